@@ -1,0 +1,1 @@
+"""Ranking evaluation: ranks of held-out items, HR/NDCG, significance."""

@@ -1,0 +1,226 @@
+"""Leave-one-out ranking of held-out items against candidate items.
+
+A scorer is any callable ``scorer(users, histories) -> scores`` mapping a
+batch of internal user ids [B] and their left-padded recent items [B, L] to
+scores over every item id [B, I+1] (column 0, padding, is ignored), so that
+sequence models (which read the histories) and factorisation models (which
+read the users) are evaluated by the same code.
+
+Candidates:
+  full     every real item except the user's history (training items, and
+           the validation item when scoring test); the held-out item stays a
+           candidate even if it also occurs in the history.
+  sampled  the held-out item and N negatives per user, distinct, drawn once
+           (seeded) uniformly or by training popularity, never the held-out
+           item nor an item of the history.
+Ties count against the held-out item: its rank is the number of candidates
+whose score is not below its own (NaN scores count as higher).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from typing import Callable, Dict, Optional, Sequence
+
+import numpy as np
+import tensorflow as tf
+
+from asasrec_tf.data.dataset import SequenceDataset, atomic_write_bytes, tail_matrix
+from asasrec_tf.data.sampler import history_keys, sample_excluding
+from asasrec_tf.errors import UserError
+from asasrec_tf.evaluation import metrics
+
+CANDIDATES = ("full", "sampled")
+NEGATIVE_SAMPLING = ("uniform", "popularity")
+
+Scorer = Callable[[np.ndarray, np.ndarray], object]
+
+
+@dataclasses.dataclass
+class EvalResult:
+  """Ranks of the held-out items of one evaluation.
+
+  Attributes:
+    target: 'valid' or 'test'.
+    users: [n] internal user ids.
+    ranks: [n] 0-based rank of each user's held-out item.
+    ks: cut-offs of the metrics.
+    seconds: wall time of the evaluation.
+  """
+
+  target: str
+  users: np.ndarray
+  ranks: np.ndarray
+  ks: Sequence[int]
+  seconds: float = 0.0
+
+  def metrics(self) -> Dict[str, float]:
+    return metrics.summarise(self.ranks, self.ks)
+
+  def per_user(self) -> Dict[str, np.ndarray]:
+    return metrics.per_user(self.ranks, self.ks)
+
+  def save(self, path: str, user_ids: Optional[np.ndarray] = None) -> None:
+    """Writes users, ranks and per-user metrics to ``path`` (.npz), atomically.
+
+    ``user_ids`` (the dataset's original ids) are stored beside the internal
+    ones so that two runs can be paired by user.
+    """
+    import io
+    buf = io.BytesIO()
+    extra = {} if user_ids is None else {"user_ids": user_ids[self.users]}
+    np.savez(buf, users=self.users, ranks=self.ranks,
+             ks=np.asarray(self.ks), **extra, **self.per_user())
+    atomic_write_bytes(path, buf.getvalue())
+
+
+@tf.function(input_signature=[
+    tf.TensorSpec([None, None], tf.float32),
+    tf.TensorSpec([None], tf.int32),
+    tf.TensorSpec([None, 2], tf.int64)])
+def _full_ranks(scores, targets, excluded):
+  """Ranks among all items but ``excluded`` ([m, 2] (row, item) pairs)."""
+  target_scores = tf.gather(scores, targets, batch_dims=1)
+  not_below = tf.logical_not(scores < target_scores[:, None])
+  candidate = tf.tensor_scatter_nd_update(
+      tf.ones_like(scores, dtype=tf.bool), excluded,
+      tf.zeros(tf.shape(excluded)[:1], dtype=tf.bool))
+  return tf.reduce_sum(tf.cast(not_below & candidate, tf.int32), axis=1)
+
+
+@tf.function(input_signature=[
+    tf.TensorSpec([None, None], tf.float32),
+    tf.TensorSpec([None], tf.int32),
+    tf.TensorSpec([None, None], tf.int32)])
+def _sampled_ranks(scores, targets, negatives):
+  """Ranks among the [B, N] ``negatives``."""
+  target_scores = tf.gather(scores, targets, batch_dims=1)
+  negative_scores = tf.gather(scores, negatives, batch_dims=1)
+  not_below = tf.logical_not(negative_scores < target_scores[:, None])
+  return tf.reduce_sum(tf.cast(not_below, tf.int32), axis=1)
+
+
+def _distinct_negatives(rng, keys, users, num, num_items, probs):
+  """[n, num] items per user, distinct within a row, never in ``keys``."""
+  rows = np.repeat(users[:, None], num, axis=1)
+  out = sample_excluding(rng, keys, rows, num_items, probs)
+  while True:
+    order = np.argsort(out, axis=1, kind="stable")
+    ordered = np.take_along_axis(out, order, axis=1)
+    dup = np.zeros_like(out, dtype=bool)
+    np.put_along_axis(dup, order[:, 1:], ordered[:, 1:] == ordered[:, :-1],
+                      axis=1)
+    if not dup.any():
+      return out
+    out[dup] = sample_excluding(rng, keys, rows[dup], num_items, probs)
+
+
+class RankingEvaluator:
+  """Ranks every evaluated user's held-out item under a given scorer."""
+
+  def __init__(self, data: SequenceDataset, target: str, maxlen: int,
+               candidates: str = "full", num_negatives: int = 100,
+               negative_sampling: str = "uniform",
+               ks: Sequence[int] = (10, 100), batch_size: int = 256,
+               seed: int = 0):
+    """Prepares histories, exclusions and (if sampled) the negatives.
+
+    Args:
+      data: the dataset.
+      target: 'valid' or 'test'.
+      maxlen: L, columns of the histories handed to the scorer.
+      candidates: 'full' or 'sampled'.
+      num_negatives: N, negatives per user when sampled.
+      negative_sampling: 'uniform' or 'popularity' (training counts).
+      ks: metric cut-offs.
+      batch_size: users scored at once.
+      seed: seed of the sampled negatives.
+    """
+    if candidates not in CANDIDATES:
+      raise UserError(f"--candidates must be one of {CANDIDATES}")
+    if negative_sampling not in NEGATIVE_SAMPLING:
+      raise UserError(f"--negative_sampling must be one of {NEGATIVE_SAMPLING}")
+    ks = tuple(int(k) for k in ks)
+    if not ks or min(ks) < 1:
+      raise UserError(f"--ks must be positive integers, got {ks}")
+    pool = num_negatives + 1 if candidates == "sampled" else data.num_items
+    if max(ks) > pool:
+      raise UserError(f"--ks: K={max(ks)} is larger than the {pool} "
+                      "candidates each user's item is ranked among")
+    self.target = target
+    self.ks = ks
+    self.batch_size = batch_size
+    self.candidates = candidates
+    self.num_items = data.num_items
+    self.users = data.eval_users(target)
+    self.targets = data.targets(target)[self.users].astype(np.int32)
+    offsets, items = data.history(target)
+    self.histories = tail_matrix(offsets, items, self.users, maxlen)
+    self._offsets, self._items = offsets, items
+    self.negatives = None
+    if candidates == "sampled":
+      self.negatives = self._sample_negatives(data, offsets, items,
+                                              num_negatives, negative_sampling,
+                                              seed)
+
+  def _sample_negatives(self, data, offsets, items, num, how, seed):
+    if num < 1:
+      raise UserError(f"--num_negatives must be >= 1, got {num}")
+    keys = np.union1d(history_keys(offsets, items, data.num_items),
+                      self.users.astype(np.int64) * (data.num_items + 1)
+                      + self.targets)
+    probs = None
+    allowed = np.ones(data.num_items + 1, dtype=bool)
+    allowed[0] = False
+    if how == "popularity":
+      pop = data.item_popularity()[1:].astype(np.float64)
+      probs = pop / pop.sum()
+      allowed[1:] = pop > 0
+    excluded_users = keys // (data.num_items + 1)
+    excluded_allowed = np.bincount(
+        excluded_users, weights=allowed[keys % (data.num_items + 1)],
+        minlength=data.num_users)
+    available = allowed.sum() - excluded_allowed[self.users]
+    if len(self.users) and available.min() < num:
+      u = self.users[np.argmin(available)]
+      raise UserError(f"--num_negatives={num}: user {data.user_ids[u]} has "
+                      f"only {int(available.min())} items to sample from")
+    rng = np.random.default_rng(seed)
+    return _distinct_negatives(rng, keys, self.users, num, data.num_items,
+                               probs)
+
+  def _excluded(self, start: int, stop: int) -> np.ndarray:
+    """[m, 2] (row, item) pairs that are not candidates for rows start:stop."""
+    users = self.users[start:stop]
+    n = len(users)
+    begins, ends = self._offsets[users], self._offsets[users + 1]
+    lengths = ends - begins
+    rows = np.repeat(np.arange(n), lengths)
+    within = np.arange(lengths.sum()) - np.repeat(np.cumsum(lengths) - lengths,
+                                                  lengths)
+    hist = self._items[np.repeat(begins, lengths) + within]
+    ar = np.arange(n)
+    return np.stack([np.concatenate([rows, ar, ar]),
+                     np.concatenate([hist, np.zeros(n, np.int64),
+                                     self.targets[start:stop]])],
+                    axis=1).astype(np.int64)
+
+  def evaluate(self, scorer: Scorer) -> EvalResult:
+    """Scores all evaluated users in batches and ranks their held-out items."""
+    began = time.perf_counter()
+    ranks = np.zeros(len(self.users), dtype=np.int64)
+    for start in range(0, len(self.users), self.batch_size):
+      stop = min(start + self.batch_size, len(self.users))
+      scores = tf.convert_to_tensor(
+          scorer(self.users[start:stop], self.histories[start:stop]),
+          dtype=tf.float32)
+      targets = tf.constant(self.targets[start:stop])
+      if self.negatives is None:
+        r = _full_ranks(scores, targets, tf.constant(self._excluded(start, stop)))
+      else:
+        r = _sampled_ranks(scores, targets,
+                           tf.constant(self.negatives[start:stop]))
+      ranks[start:stop] = r.numpy()
+    return EvalResult(self.target, self.users, ranks, self.ks,
+                      time.perf_counter() - began)

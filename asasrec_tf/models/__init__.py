@@ -1,0 +1,1 @@
+"""Models: Keras layers, SASRec/ASASRec, and the shared adversarial helper."""

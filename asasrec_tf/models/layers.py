@@ -1,0 +1,196 @@
+"""The Keras layers of SASRec: embedding, causal self-attention, feed-forward.
+
+Shapes use B = batch, L = maxlen, d = hidden units, I = number of items.
+Padding is item id 0. The padding mask is always derived from the item ids,
+never from the embeddings, so padded positions cannot leak into real ones
+(the authors' code loses the mask after layer normalisation).
+"""
+
+from __future__ import annotations
+
+import math
+
+import keras
+import tensorflow as tf
+
+
+def mask_value(dtype: tf.DType) -> float:
+  """A large negative logit that is finite in ``dtype`` (fp16 tops at 65504)."""
+  return -3.0e4 if dtype == tf.float16 else -1.0e9
+
+
+@keras.saving.register_keras_serializable("asasrec_tf")
+class ItemPositionEmbedding(keras.layers.Layer):
+  """Item embedding scaled by sqrt(d) plus a learned position embedding.
+
+  The item table ``[I + 1, d]`` is shared with the output layer (Eq. 4).
+  Padding positions are zeroed after the sum, so row 0 of the table and the
+  position embedding of padded slots contribute nothing.
+
+  Call args:
+    item_ids: [B, L] int item ids, 0 = padding.
+    item_delta: optional [I + 1, d] perturbation of the item table (Eq. 9).
+    training: applies dropout when true.
+
+  Returns:
+    [B, L, d] embeddings, 0 at padding positions.
+  """
+
+  def __init__(self, num_items: int, maxlen: int, hidden_units: int,
+               dropout_rate: float = 0.0, **kwargs):
+    super().__init__(**kwargs)
+    self.num_items = num_items
+    self.maxlen = maxlen
+    self.hidden_units = hidden_units
+    self.dropout_rate = dropout_rate
+    self.dropout = keras.layers.Dropout(dropout_rate)
+
+  def build(self, input_shape=None):
+    init = keras.initializers.GlorotUniform()
+    self.item_embedding = self.add_weight(
+        name="item_embedding", shape=(self.num_items + 1, self.hidden_units),
+        initializer=init)
+    self.position_embedding = self.add_weight(
+        name="position_embedding", shape=(self.maxlen, self.hidden_units),
+        initializer=init)
+    super().build(input_shape)
+
+  def lookup(self, item_ids, item_delta=None):
+    """[..., d] rows of the (optionally perturbed) item table."""
+    table = tf.cast(self.item_embedding, self.compute_dtype)
+    out = tf.gather(table, item_ids)
+    if item_delta is not None:
+      out += tf.gather(tf.cast(item_delta, self.compute_dtype), item_ids)
+    return out
+
+  def call(self, item_ids, item_delta=None, training=False):
+    mask = tf.cast(tf.not_equal(item_ids, 0), self.compute_dtype)[..., None]
+    x = self.lookup(item_ids, item_delta) * math.sqrt(self.hidden_units)
+    x += tf.cast(self.position_embedding, self.compute_dtype)[None, :, :]
+    return self.dropout(x, training=training) * mask
+
+  def get_config(self):
+    return {**super().get_config(), "num_items": self.num_items,
+            "maxlen": self.maxlen, "hidden_units": self.hidden_units,
+            "dropout_rate": self.dropout_rate}
+
+
+@keras.saving.register_keras_serializable("asasrec_tf")
+class CausalSelfAttention(keras.layers.Layer):
+  """Multi-head scaled dot-product attention over earlier, non-padded items.
+
+  Call args:
+    queries: [B, L, d].
+    keys: [B, L, d] (also the values).
+    key_mask: [B, L] bool, true for real (non-padded) positions.
+    training: applies dropout to the attention weights when true.
+
+  Returns:
+    [B, L, d]; position t attends to positions <= t whose key_mask is true.
+  """
+
+  def __init__(self, hidden_units: int, num_heads: int = 1,
+               dropout_rate: float = 0.0, **kwargs):
+    super().__init__(**kwargs)
+    if hidden_units % num_heads:
+      raise ValueError(f"hidden_units={hidden_units} is not divisible by "
+                       f"num_heads={num_heads}")
+    self.hidden_units = hidden_units
+    self.num_heads = num_heads
+    self.dropout_rate = dropout_rate
+    self.query = keras.layers.Dense(hidden_units, name="query")
+    self.key = keras.layers.Dense(hidden_units, name="key")
+    self.value = keras.layers.Dense(hidden_units, name="value")
+    self.dropout = keras.layers.Dropout(dropout_rate)
+
+  def _split_heads(self, x):
+    b, l = tf.shape(x)[0], tf.shape(x)[1]
+    x = tf.reshape(x, [b, l, self.num_heads, self.hidden_units // self.num_heads])
+    return tf.transpose(x, [0, 2, 1, 3])  # [B, h, L, d/h]
+
+  def call(self, queries, keys, key_mask, training=False):
+    q = self._split_heads(self.query(queries))
+    k = self._split_heads(self.key(keys))
+    v = self._split_heads(self.value(keys))
+    depth = self.hidden_units // self.num_heads
+    logits = tf.matmul(q, k, transpose_b=True) / math.sqrt(depth)  # [B,h,L,L]
+    length = tf.shape(queries)[1]
+    causal = tf.linalg.band_part(tf.ones([length, length], tf.bool), -1, 0)
+    allowed = causal[None, None] & key_mask[:, None, None, :]
+    logits = tf.where(allowed, logits,
+                      tf.cast(mask_value(logits.dtype), logits.dtype))
+    weights = self.dropout(tf.nn.softmax(logits, axis=-1), training=training)
+    out = tf.matmul(weights, v)  # [B, h, L, d/h]
+    out = tf.transpose(out, [0, 2, 1, 3])
+    return tf.reshape(out, tf.shape(queries))
+
+  def get_config(self):
+    return {**super().get_config(), "hidden_units": self.hidden_units,
+            "num_heads": self.num_heads, "dropout_rate": self.dropout_rate}
+
+
+@keras.saving.register_keras_serializable("asasrec_tf")
+class SelfAttentionBlock(keras.layers.Layer):
+  """Layer norm, causal self-attention, residual (SASRec's attention half).
+
+  As in SASRec, the queries are the normalised input and the keys/values the
+  raw input; the residual adds the normalised input.
+
+  Call args:
+    x: [B, L, d], 0 at padding positions.
+    key_mask: [B, L] bool, true for real positions.
+    training: dropout switch.
+
+  Returns:
+    [B, L, d].
+  """
+
+  def __init__(self, hidden_units: int, num_heads: int = 1,
+               dropout_rate: float = 0.0, **kwargs):
+    super().__init__(**kwargs)
+    self.hidden_units = hidden_units
+    self.num_heads = num_heads
+    self.dropout_rate = dropout_rate
+    self.norm = keras.layers.LayerNormalization(epsilon=1e-8, name="norm")
+    self.attention = CausalSelfAttention(hidden_units, num_heads, dropout_rate,
+                                         name="attention")
+
+  def call(self, x, key_mask, training=False):
+    queries = self.norm(x)
+    return queries + self.attention(queries, x, key_mask, training=training)
+
+  def get_config(self):
+    return {**super().get_config(), "hidden_units": self.hidden_units,
+            "num_heads": self.num_heads, "dropout_rate": self.dropout_rate}
+
+
+@keras.saving.register_keras_serializable("asasrec_tf")
+class PointWiseFeedForward(keras.layers.Layer):
+  """Layer norm, Dense-ReLU-Dense applied per position, residual, dropout (Eq. 3).
+
+  Call args:
+    x: [B, L, d].
+    training: dropout switch.
+
+  Returns:
+    [B, L, d].
+  """
+
+  def __init__(self, hidden_units: int, dropout_rate: float = 0.0, **kwargs):
+    super().__init__(**kwargs)
+    self.hidden_units = hidden_units
+    self.dropout_rate = dropout_rate
+    self.norm = keras.layers.LayerNormalization(epsilon=1e-8, name="norm")
+    self.inner = keras.layers.Dense(hidden_units, activation="relu",
+                                    name="inner")
+    self.outer = keras.layers.Dense(hidden_units, name="outer")
+    self.dropout = keras.layers.Dropout(dropout_rate)
+
+  def call(self, x, training=False):
+    x = self.norm(x)
+    h = self.dropout(self.inner(x), training=training)
+    return x + self.dropout(self.outer(h), training=training)
+
+  def get_config(self):
+    return {**super().get_config(), "hidden_units": self.hidden_units,
+            "dropout_rate": self.dropout_rate}

@@ -1,0 +1,172 @@
+"""SASRec (Kang & McAuley, ICDM'18) and ASASRec (SASRec trained with SAO).
+
+Batches are dicts of int32 [B, L] tensors: ``inputs`` (item ids, left-padded
+with 0), ``positives`` (the next item at every position) and ``negatives``
+(one sampled item per position); positions whose positive is 0 are padding
+and excluded from the loss.
+"""
+
+from __future__ import annotations
+
+from typing import Dict, Optional
+
+import keras
+import tensorflow as tf
+
+from asasrec_tf.models import adversarial
+from asasrec_tf.models.layers import (ItemPositionEmbedding, PointWiseFeedForward,
+                                      SelfAttentionBlock)
+
+ADV_TARGETS = ("both", "output", "input")
+
+
+@keras.saving.register_keras_serializable("asasrec_tf")
+class SASRec(keras.Model):
+  """Self-attentive sequential recommender.
+
+  Call args:
+    item_ids: [B, L] int item ids, 0 = padding.
+    item_delta: optional [I + 1, d] perturbation added to the item table at
+      the input (Eq. 9).
+    training: dropout switch.
+
+  Returns:
+    [B, L, d] hidden state F_t of every position (0 at padding positions,
+    after the final layer norm: beta).
+  """
+
+  def __init__(self, num_items: int, maxlen: int, hidden_units: int = 64,
+               num_blocks: int = 2, num_heads: int = 1,
+               dropout_rate: float = 0.5, **kwargs):
+    kwargs.setdefault("name", type(self).__name__.lower())
+    super().__init__(**kwargs)
+    self.num_items = num_items
+    self.maxlen = maxlen
+    self.hidden_units = hidden_units
+    self.num_blocks = num_blocks
+    self.num_heads = num_heads
+    self.dropout_rate = dropout_rate
+    self.embedding = ItemPositionEmbedding(num_items, maxlen, hidden_units,
+                                           dropout_rate, name="embedding")
+    self.attention_blocks = [
+        SelfAttentionBlock(hidden_units, num_heads, dropout_rate,
+                           name=f"attention_{i}") for i in range(num_blocks)]
+    self.feed_forward_blocks = [
+        PointWiseFeedForward(hidden_units, dropout_rate, name=f"feed_forward_{i}")
+        for i in range(num_blocks)]
+    self.final_norm = keras.layers.LayerNormalization(epsilon=1e-8,
+                                                      name="final_norm")
+
+  def call(self, item_ids, item_delta=None, training=False):
+    key_mask = tf.not_equal(item_ids, 0)
+    mask = tf.cast(key_mask, self.compute_dtype)[..., None]
+    x = self.embedding(item_ids, item_delta=item_delta, training=training)
+    for attention, feed_forward in zip(self.attention_blocks,
+                                       self.feed_forward_blocks):
+      x = attention(x, key_mask, training=training)
+      x = feed_forward(x, training=training) * mask
+    return self.final_norm(x)
+
+  def build_for_inputs(self) -> None:
+    """Creates the weights by calling the model on one padded sequence."""
+    self(tf.zeros([1, self.maxlen], tf.int32))
+
+  @property
+  def item_table(self) -> tf.Variable:
+    """[I + 1, d] item embedding table, shared by input and output (Eq. 4)."""
+    return self.embedding.item_embedding
+
+  def sequence_loss(self, batch: Dict[str, tf.Tensor], training: bool,
+                    input_delta: Optional[tf.Tensor] = None,
+                    output_delta: Optional[tf.Tensor] = None) -> tf.Tensor:
+    """Eq. 5: binary cross-entropy of positives vs negatives, mean over
+    non-padding positions (float32 whatever the compute dtype)."""
+    hidden = self(batch["inputs"], item_delta=input_delta, training=training)
+    pos = self.embedding.lookup(batch["positives"], output_delta)
+    neg = self.embedding.lookup(batch["negatives"], output_delta)
+    pos_logits = tf.cast(tf.reduce_sum(hidden * pos, -1), tf.float32)
+    neg_logits = tf.cast(tf.reduce_sum(hidden * neg, -1), tf.float32)
+    mask = tf.cast(tf.not_equal(batch["positives"], 0), tf.float32)
+    losses = tf.nn.softplus(-pos_logits) + tf.nn.softplus(neg_logits)
+    return tf.reduce_sum(losses * mask) / tf.maximum(tf.reduce_sum(mask), 1.0)
+
+  def plain_train_step(self, batch):
+    """One Adam step on the SASRec loss; returns {'loss': ...}."""
+    with tf.GradientTape() as tape:
+      loss = self.sequence_loss(batch, training=True)
+      scaled = self.optimizer.scale_loss(loss)
+    grads = tape.gradient(scaled, self.trainable_variables)
+    self.optimizer.apply_gradients(zip(grads, self.trainable_variables))
+    return {"loss": loss, "clean_loss": loss, "adv_loss": tf.zeros_like(loss)}
+
+  def train_step(self, data):
+    return self.plain_train_step(data)
+
+  def score(self, histories) -> tf.Tensor:
+    """[B, I + 1] scores of every item after each [B, L] history."""
+    hidden = self(histories, training=False)[:, -1, :]
+    table = tf.cast(self.item_table, hidden.dtype)
+    return tf.cast(tf.matmul(hidden, table, transpose_b=True), tf.float32)
+
+  def get_config(self):
+    return {**super().get_config(), "num_items": self.num_items,
+            "maxlen": self.maxlen, "hidden_units": self.hidden_units,
+            "num_blocks": self.num_blocks, "num_heads": self.num_heads,
+            "dropout_rate": self.dropout_rate}
+
+
+@keras.saving.register_keras_serializable("asasrec_tf")
+class ASASRec(SASRec):
+  """SASRec trained with sequential adversarial perturbations (Eqs. 6-10).
+
+  Each ``train_step``: (1) the clean loss with dropout off, with a zero
+  perturbation Delta added to the item table wherever it is used; (2) its
+  gradient Gamma with respect to Delta (= dL/dE, as in the authors' code);
+  (3) Delta_adv = eps * Gamma / ||Gamma|| (per row or global), constant;
+  (4) Delta_adv injected at ``adv_target`` ('both': input and output item
+  embeddings, Eq. 9; 'output': positive/negative item embeddings only, the
+  authors' code; 'input'); (5) one Adam step on L(Theta) + adv_reg *
+  L(Theta + Delta_adv) (Eq. 10), both with dropout on.
+  """
+
+  def __init__(self, num_items: int, maxlen: int, adv_eps: float = 0.5,
+               adv_reg: float = 1.0, adv_target: str = "both",
+               adv_norm: str = "row", **kwargs):
+    super().__init__(num_items, maxlen, **kwargs)
+    if adv_target not in ADV_TARGETS:
+      raise ValueError(f"adv_target must be one of {ADV_TARGETS}")
+    if adv_norm not in adversarial.NORMS:
+      raise ValueError(f"adv_norm must be one of {adversarial.NORMS}")
+    self.adv_eps = adv_eps
+    self.adv_reg = adv_reg
+    self.adv_target = adv_target
+    self.adv_norm = adv_norm
+
+  def adversarial_delta(self, batch) -> tf.Tensor:
+    """[I + 1, d] Delta_adv for this batch (steps 1-3)."""
+    zero = tf.zeros_like(self.item_table)
+    with tf.GradientTape() as tape:
+      tape.watch(zero)
+      clean = self.sequence_loss(batch, training=False, input_delta=zero,
+                                 output_delta=zero)
+    return adversarial.perturbation(tape.gradient(clean, zero), self.adv_eps,
+                                    self.adv_norm)
+
+  def train_step(self, data):
+    delta = self.adversarial_delta(data)
+    input_delta = delta if self.adv_target in ("both", "input") else None
+    output_delta = delta if self.adv_target in ("both", "output") else None
+    with tf.GradientTape() as tape:
+      clean = self.sequence_loss(data, training=True)
+      adv = self.sequence_loss(data, training=True, input_delta=input_delta,
+                               output_delta=output_delta)
+      loss = clean + self.adv_reg * adv
+      scaled = self.optimizer.scale_loss(loss)
+    grads = tape.gradient(scaled, self.trainable_variables)
+    self.optimizer.apply_gradients(zip(grads, self.trainable_variables))
+    return {"loss": loss, "clean_loss": clean, "adv_loss": adv}
+
+  def get_config(self):
+    return {**super().get_config(), "adv_eps": self.adv_eps,
+            "adv_reg": self.adv_reg, "adv_target": self.adv_target,
+            "adv_norm": self.adv_norm}
