@@ -46,6 +46,19 @@ def exit_on_user_error(fn: Callable[..., object]) -> Callable[..., object]:
   return wrapped
 
 
+def run(main: Callable[..., object]) -> None:
+  """``absl.app.run`` with flag errors reported like any UserError (exit 2)."""
+  from absl import app, flags
+
+  def parse(argv):
+    try:
+      return flags.FLAGS(argv)
+    except flags.Error as e:
+      _fail(f"{e} (see --help)")
+
+  app.run(exit_on_user_error(main), flags_parser=parse)
+
+
 def _fail(message: str) -> NoReturn:
   print(f"error: {message}", file=sys.stderr)
   sys.exit(EXIT_USER_ERROR)

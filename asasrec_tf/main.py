@@ -1,0 +1,69 @@
+"""Trains and evaluates one model on one dataset.
+
+  python -m asasrec_tf.main                                   # synthetic data
+  python -m asasrec_tf.main --dataset=video --data_dir=../shared/data --model=asasrec
+  python -m asasrec_tf.main --flagfile=flags/video/asasrec.cfg
+
+Writes <results_dir>/<run_name>/ (results.json, test_per_user.npz, weights,
+TensorBoard events) and prints the run directory.
+"""
+
+import os
+
+# Quieten TensorFlow's C++ start-up banner; must precede the import.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import keras  # noqa: E402
+from absl import flags  # noqa: E402
+
+from asasrec_tf.data import loader  # noqa: E402
+from asasrec_tf.data.sampler import TrainingSampler  # noqa: E402
+from asasrec_tf import errors  # noqa: E402
+from asasrec_tf.evaluation import protocol  # noqa: E402
+from asasrec_tf.models import factory  # noqa: E402
+from asasrec_tf.training import runner  # noqa: E402
+
+FLAGS = flags.FLAGS
+
+
+def project_flags():
+  """Every flag defined by this package, with its value."""
+  out = {}
+  for module, module_flags in FLAGS.flags_by_module_dict().items():
+    if module.startswith("asasrec_tf") or module == "__main__":
+      out.update({f.name: f.value for f in module_flags})
+  return dict(sorted(out.items()))
+
+
+def main(argv):
+  if len(argv) > 1:
+    raise errors.UserError(f"unexpected arguments: {' '.join(argv[1:])}")
+  proto = protocol.protocol_from_flags()
+  config = runner.config_from_flags()
+  data = loader.load_from_flags()
+  maxlen = factory.resolve_maxlen(FLAGS.maxlen, data)
+  keras.utils.set_random_seed(FLAGS.seed)
+  model = factory.build_from_flags(data, maxlen)
+  if FLAGS.init_checkpoint and isinstance(model, keras.Model):
+    runner.load_init_checkpoint(model, FLAGS.init_checkpoint)
+  evaluators = protocol.build_evaluators(data, maxlen, proto,
+                                         FLAGS.eval_batch_size, FLAGS.eval_seed)
+  sampler = None
+  if isinstance(model, keras.Model):
+    sampler = TrainingSampler(data, maxlen, FLAGS.batch_size, FLAGS.seed)
+  run_dir = runner.make_run_dir(FLAGS.results_dir, FLAGS.run_name, data.name,
+                                FLAGS.model, data.split, FLAGS.seed)
+  print(f"run directory: {run_dir}", flush=True)
+  summary = runner.Runner(model, data, sampler, evaluators, run_dir, config,
+                          maxlen).fit()
+  results = {"dataset": data.name, "model": FLAGS.model,
+             "flags": project_flags(), "maxlen": maxlen,
+             "protocol": proto.as_dict(), "dataset_stats": data.stats(),
+             **summary, "versions": runner.versions()}
+  print(f"results: {runner.write_results(run_dir, results)}")
+  print(" ".join(f"test {k} {v:.4f}" for k, v in
+                 results["metrics"].get("test", {}).items()))
+
+
+if __name__ == "__main__":
+  errors.run(main)

@@ -1,0 +1,1 @@
+"""Training: the fit loop with evaluation, TensorBoard and checkpoints."""

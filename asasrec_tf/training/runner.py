@@ -1,0 +1,289 @@
+"""The fit loop shared by every model. Owns the training flags.
+
+Each epoch draws fresh negatives, runs the model's ``train_step`` compiled
+once as a ``tf.function`` with a fixed input signature, and logs the losses.
+Every ``--eval_every`` epochs the selection target (validation, or test under
+the paper's protocol) is evaluated; when it improves, the test item is
+evaluated too, the best weights are written and the per-user test metrics
+kept. The run directory ends up with ``results.json``,
+``test_per_user.npz``, ``best.weights.h5``, ``last.weights.h5`` and
+TensorBoard events under ``tensorboard/``; every file is written atomically.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+import statistics
+import sys
+import tempfile
+import time
+from typing import Dict, Optional
+
+import keras
+import numpy as np
+import tensorflow as tf
+from absl import flags
+
+from asasrec_tf.data.dataset import SequenceDataset, atomic_write_text
+from asasrec_tf.data.sampler import TrainingSampler
+from asasrec_tf.errors import UserError
+from asasrec_tf.evaluation.ranking import EvalResult, RankingEvaluator
+
+flags.DEFINE_integer("epochs", 200, "Training epochs (the authors ran 2,000).",
+                     lower_bound=0)
+flags.DEFINE_integer("eval_every", 10, "Evaluate every this many epochs.",
+                     lower_bound=1)
+flags.DEFINE_integer("batch_size", 512, "Users per training batch.",
+                     lower_bound=1)
+flags.DEFINE_integer("seed", 0, "Seed of weights, dropout and sampling.")
+flags.DEFINE_integer("pretrain_epochs", 0, "Epochs of plain training before "
+                     "the adversarial term is switched on (ASASRec).",
+                     lower_bound=0)
+flags.DEFINE_string("init_checkpoint", None, "Start from these weights: a run "
+                    "directory (its best.weights.h5) or a .weights.h5 file.")
+flags.DEFINE_integer("patience", 0, "Stop after this many evaluations without "
+                     "improvement of --select_metric (0: never stop early).",
+                     lower_bound=0)
+flags.DEFINE_string("results_dir", "results/runs", "Where run directories go.")
+flags.DEFINE_string("run_name", None, "Run directory name (default: dataset, "
+                    "model, split, seed and a timestamp).")
+
+FLAGS = flags.FLAGS
+
+
+@dataclasses.dataclass
+class TrainConfig:
+  epochs: int = 200
+  eval_every: int = 10
+  pretrain_epochs: int = 0
+  patience: int = 0
+  select_on: str = "valid"
+  select_metric: str = "ndcg@10"
+
+
+def config_from_flags() -> TrainConfig:
+  return TrainConfig(epochs=FLAGS.epochs, eval_every=FLAGS.eval_every,
+                     pretrain_epochs=FLAGS.pretrain_epochs,
+                     patience=FLAGS.patience, select_on=FLAGS.select_on,
+                     select_metric=FLAGS.select_metric)
+
+
+def make_scorer(model, maxlen: int):
+  """The evaluator's (users, histories) -> scores callable for ``model``."""
+  if not isinstance(model, keras.Model):
+    return model.score
+  fn = tf.function(model.score,
+                   input_signature=[tf.TensorSpec([None, maxlen], tf.int32)])
+  return lambda users, histories: fn(tf.constant(histories, tf.int32))
+
+
+def compile_steps(model, sampler: TrainingSampler):
+  """(plain, adversarial) train steps as tf.functions of one signature."""
+  spec = [sampler.element_spec()]
+  plain = tf.function(model.plain_train_step, input_signature=spec)
+  adv = tf.function(model.train_step, input_signature=spec)
+  return plain, adv
+
+
+def save_weights(model: keras.Model, path: str) -> None:
+  """Writes the model's weights to ``path`` (.weights.h5) atomically."""
+  directory = os.path.dirname(os.path.abspath(path))
+  fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-",
+                             suffix=".weights.h5")
+  os.close(fd)
+  try:
+    model.save_weights(tmp, overwrite=True)
+    os.replace(tmp, path)
+  finally:
+    if os.path.exists(tmp):
+      os.remove(tmp)
+
+
+def load_init_checkpoint(model: keras.Model, where: str) -> str:
+  path = where
+  if os.path.isdir(where):
+    path = os.path.join(where, "best.weights.h5")
+  if not os.path.isfile(path):
+    raise UserError(f"--init_checkpoint: no weights at {path}")
+  try:
+    model.load_weights(path)
+  except (ValueError, KeyError) as e:
+    raise UserError(f"--init_checkpoint: {path} does not fit this model "
+                    f"(same --hidden_units, --num_blocks, --maxlen and dataset "
+                    f"are needed): {e}") from None
+  return path
+
+
+class Runner:
+  """Trains ``model`` and evaluates it, writing everything into ``run_dir``."""
+
+  def __init__(self, model, data: SequenceDataset,
+               sampler: Optional[TrainingSampler],
+               evaluators: Dict[str, RankingEvaluator], run_dir: str,
+               config: TrainConfig, maxlen: int, verbose: bool = True):
+    self.model = model
+    self.data = data
+    self.sampler = sampler
+    self.evaluators = evaluators
+    self.run_dir = run_dir
+    self.config = config
+    self.verbose = verbose
+    self.scorer = make_scorer(model, maxlen)
+    self.trainable = isinstance(model, keras.Model) and sampler is not None
+    self.writer = tf.summary.create_file_writer(
+        os.path.join(run_dir, "tensorboard"))
+    self.history = []
+    self.epoch_seconds = []
+    self.eval_seconds = []
+
+  def _log(self, message: str) -> None:
+    if self.verbose:
+      print(message, flush=True)
+
+  def _scalars(self, prefix: str, values: Dict[str, float], step: int) -> None:
+    with self.writer.as_default():
+      for name, value in values.items():
+        tf.summary.scalar(f"{prefix}/{name}", value, step=step)
+
+  def _evaluate(self, target: str, epoch: int) -> EvalResult:
+    result = self.evaluators[target].evaluate(self.scorer)
+    self.eval_seconds.append(result.seconds)
+    self._scalars(target, result.metrics(), epoch)
+    return result
+
+  def _train_epoch(self, epoch: int, step_fn) -> Dict[str, float]:
+    began = time.perf_counter()
+    interactive = self.verbose and sys.stdout.isatty()
+    bar = keras.utils.Progbar(self.sampler.steps_per_epoch,
+                              verbose=1 if interactive else 0)
+    sums = {}
+    steps = 0
+    for step, batch in enumerate(self.sampler.dataset(epoch)):
+      logs = {k: float(v) for k, v in step_fn(batch).items()}
+      if not all(math.isfinite(v) for v in logs.values()):
+        raise FloatingPointError(
+            f"non-finite loss at epoch {epoch}, step {step + 1}: {logs}; the "
+            f"last good weights are in {self.run_dir}")
+      for k, v in logs.items():
+        sums[k] = sums.get(k, 0.0) + v
+      steps += 1
+      bar.update(step + 1, values=[("loss", logs["loss"])])
+    seconds = time.perf_counter() - began
+    self.epoch_seconds.append(seconds)
+    means = {k: v / max(steps, 1) for k, v in sums.items()}
+    if self.verbose and not interactive:
+      self._log(f"epoch {epoch:4d}/{self.config.epochs}: loss "
+                f"{means.get('loss', math.nan):.4f} ({seconds:.2f} s)")
+    lr = self.model.optimizer.learning_rate
+    self._scalars("train", {**means, "learning_rate": float(lr),
+                            "epoch_seconds": seconds}, epoch)
+    return means
+
+  def fit(self) -> Dict[str, object]:
+    """Runs training and evaluation; returns the summary for results.json."""
+    cfg = self.config
+    select_target = cfg.select_on
+    best = {"epoch": 0, "value": -math.inf, "metrics": {}}
+    bad_evals = 0
+    epochs_run = 0
+    epochs = cfg.epochs if self.trainable else 0
+    plain = adv = None
+    if self.trainable:
+      plain, adv = compile_steps(self.model, self.sampler)
+    for epoch in range(0, epochs + 1):
+      means = {}
+      if epoch > 0:
+        step_fn = adv if epoch > cfg.pretrain_epochs else plain
+        means = self._train_epoch(epoch, step_fn)
+        epochs_run = epoch
+      if not (epoch == epochs or (epoch > 0 and epoch % cfg.eval_every == 0)):
+        continue
+      chosen = self._evaluate(select_target, epoch)
+      value = chosen.metrics()[cfg.select_metric]
+      record = {"epoch": epoch, select_target: chosen.metrics(),
+                "train": means}
+      improved = value > best["value"]
+      if improved:
+        test = chosen if select_target == "test" else self._evaluate("test",
+                                                                     epoch)
+        record["test"] = test.metrics()
+        best = {"epoch": epoch, "value": value,
+                "metrics": {k: record[k] for k in ("valid", "test")
+                            if k in record}}
+        test.save(os.path.join(self.run_dir, "test_per_user.npz"),
+                  self.data.user_ids)
+        if self.trainable:
+          save_weights(self.model, os.path.join(self.run_dir,
+                                                "best.weights.h5"))
+        bad_evals = 0
+      else:
+        bad_evals += 1
+      self.history.append(record)
+      self.writer.flush()
+      self._log(self._summary_line(epoch, means, record, best))
+      if cfg.patience and bad_evals >= cfg.patience:
+        self._log(f"early stop: no {cfg.select_metric} improvement in "
+                  f"{bad_evals} evaluations")
+        break
+    if self.trainable:
+      save_weights(self.model, os.path.join(self.run_dir, "last.weights.h5"))
+    self.writer.close()
+    return {
+        "selected_on": select_target,
+        "select_metric": cfg.select_metric,
+        "best_epoch": best["epoch"],
+        "epochs_run": epochs_run,
+        "metrics": best["metrics"],
+        "timing": {
+            "train_seconds_per_epoch": _median(self.epoch_seconds),
+            "eval_seconds": _median(self.eval_seconds),
+        },
+        "history": self.history,
+    }
+
+  def _summary_line(self, epoch, means, record, best) -> str:
+    parts = [f"epoch {epoch:4d}"]
+    if means:
+      parts.append(f"loss {means['loss']:.4f}")
+      if self.epoch_seconds:
+        parts.append(f"{self.epoch_seconds[-1]:.2f} s/epoch")
+    for target in ("valid", "test"):
+      if target in record:
+        shown = " ".join(f"{k} {v:.4f}" for k, v in record[target].items())
+        parts.append(f"{target}: {shown}")
+    parts.append(f"best epoch {best['epoch']}")
+    return " | ".join(parts)
+
+
+def _median(values) -> Optional[float]:
+  return float(statistics.median(values)) if values else None
+
+
+def versions() -> Dict[str, str]:
+  import pandas
+  import asasrec_tf
+  return {"python": sys.version.split()[0], "tensorflow": tf.__version__,
+          "keras": keras.__version__, "numpy": np.__version__,
+          "pandas": pandas.__version__, "asasrec_tf": asasrec_tf.__version__}
+
+
+def make_run_dir(results_dir: str, run_name: Optional[str], dataset: str,
+                 model: str, split: str, seed: int) -> str:
+  """Creates and returns a fresh run directory; refuses a finished one."""
+  name = run_name or (f"{dataset}-{model}-{split}-seed{seed}-"
+                      f"{time.strftime('%Y%m%d-%H%M%S')}")
+  run_dir = os.path.join(results_dir, name)
+  if os.path.exists(os.path.join(run_dir, "results.json")):
+    raise UserError(f"{run_dir} already holds a finished run (results.json); "
+                    "choose another --run_name or remove it")
+  os.makedirs(run_dir, exist_ok=True)
+  return run_dir
+
+
+def write_results(run_dir: str, results: Dict[str, object]) -> str:
+  path = os.path.join(run_dir, "results.json")
+  atomic_write_text(path, json.dumps(results, indent=2, sort_keys=False) + "\n")
+  return path

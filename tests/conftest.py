@@ -1,0 +1,45 @@
+"""Shared fixtures: the offline data beside the repository, small datasets."""
+
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+from absl import flags  # noqa: E402
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SHARED_DATA = os.path.join(os.path.dirname(REPO), "shared", "data")
+
+
+def _parse_flags_once():
+  # Library code reads absl flags only through *_from_flags helpers; parsing
+  # with defaults lets tests call them.
+  if not flags.FLAGS.is_parsed():
+    flags.FLAGS(["pytest"])
+
+
+_parse_flags_once()
+
+
+@pytest.fixture
+def shared_data():
+  """../shared/data; CI sets ASASREC_REQUIRE_SHARED_DATA=1 so that its
+  absence fails rather than skips."""
+  if not os.path.isdir(SHARED_DATA):
+    if os.environ.get("ASASREC_REQUIRE_SHARED_DATA") == "1":
+      pytest.fail(f"{SHARED_DATA} is missing")
+    pytest.skip(f"{SHARED_DATA} not present")
+  return SHARED_DATA
+
+
+@pytest.fixture
+def tiny_dataset():
+  """4 users, 6 items, loo_valid; sequences written out in the test below."""
+  from asasrec_tf.data import preprocess, readers
+  # user 10: 1 2 3 4 5   user 20: 2 3 4   user 30: 6 1   user 40: 3 3 5 6
+  users = np.array([10] * 5 + [20] * 3 + [30] * 2 + [40] * 4)
+  items = np.array([1, 2, 3, 4, 5, 2, 3, 4, 6, 1, 3, 3, 5, 6])
+  return preprocess.preprocess(readers.Interactions(users, items, None),
+                               "tiny", "loo_valid")
