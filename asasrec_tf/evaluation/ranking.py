@@ -82,11 +82,27 @@ class EvalResult:
 def _full_ranks(scores, targets, excluded):
   """Ranks among all items but ``excluded`` ([m, 2] (row, item) pairs)."""
   target_scores = tf.gather(scores, targets, batch_dims=1)
-  not_below = tf.logical_not(scores < target_scores[:, None])
   candidate = tf.tensor_scatter_nd_update(
       tf.ones_like(scores, dtype=tf.bool), excluded,
       tf.zeros(tf.shape(excluded)[:1], dtype=tf.bool))
-  return tf.reduce_sum(tf.cast(not_below & candidate, tf.int32), axis=1)
+  return _count_not_below(scores, target_scores, candidate)
+
+
+def _count_not_below(scores, target_scores, candidate=None):
+  """[B] candidates scored >= the target; NaN counts against the target.
+
+  (Written without logical_not(a < b): graph rewriting turns that into
+  a >= b, which is false for NaN.)
+  """
+  scores = tf.where(tf.math.is_nan(scores), tf.constant(float("inf")), scores)
+  hits = scores >= target_scores[:, None]
+  if candidate is not None:
+    hits &= candidate
+    total = tf.reduce_sum(tf.cast(candidate, tf.int32), axis=1)
+  else:
+    total = tf.fill(tf.shape(target_scores), tf.shape(scores)[1])
+  counts = tf.reduce_sum(tf.cast(hits, tf.int32), axis=1)
+  return tf.where(tf.math.is_nan(target_scores), total, counts)
 
 
 @tf.function(input_signature=[
@@ -97,8 +113,7 @@ def _sampled_ranks(scores, targets, negatives):
   """Ranks among the [B, N] ``negatives``."""
   target_scores = tf.gather(scores, targets, batch_dims=1)
   negative_scores = tf.gather(scores, negatives, batch_dims=1)
-  not_below = tf.logical_not(negative_scores < target_scores[:, None])
-  return tf.reduce_sum(tf.cast(not_below, tf.int32), axis=1)
+  return _count_not_below(negative_scores, target_scores)
 
 
 def _distinct_negatives(rng, keys, users, num, num_items, probs):

@@ -74,6 +74,9 @@ def build(name: str, data: SequenceDataset, maxlen: int, hidden_units: int = 64,
     raise UserError(f"--model must be one of {', '.join(MODELS)}, got {name!r}")
   model.build_for_inputs()
   model.compile(optimizer=keras.optimizers.Adam(learning_rate=lr, beta_2=0.98))
+  # Create the optimizer's slots now, not inside the first traced step
+  # (which would make tf.function trace twice).
+  model.optimizer.build(model.trainable_variables)
   return model
 
 

@@ -1,0 +1,142 @@
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from asasrec_tf.models import adversarial
+from asasrec_tf.models.sasrec import ASASRec, SASRec
+
+NUM_ITEMS, MAXLEN, D = 9, 4, 8
+
+
+def batch():
+  # left-padded inputs; positives are the next items; 0 marks padding
+  return {
+      "users": tf.constant([0, 1], tf.int32),
+      "inputs": tf.constant([[0, 1, 2, 3], [0, 0, 5, 6]], tf.int32),
+      "positives": tf.constant([[1, 2, 3, 4], [0, 5, 6, 7]], tf.int32),
+      "negatives": tf.constant([[8, 9, 8, 5], [0, 1, 2, 3]], tf.int32),
+  }
+
+
+def make(cls=SASRec, **kw):
+  keras.utils.set_random_seed(0)
+  model = cls(NUM_ITEMS, MAXLEN, hidden_units=D, num_blocks=2,
+              dropout_rate=0.0, **kw)
+  model.build_for_inputs()
+  model.compile(optimizer=keras.optimizers.SGD(learning_rate=1.0))
+  return model
+
+
+def softplus(x):
+  return np.log1p(np.exp(x))
+
+
+def test_loss_is_masked_bce_by_hand():
+  model = make()
+  b = batch()
+  hidden = model(b["inputs"]).numpy()
+  table = model.item_table.numpy()
+  pos = np.einsum("bld,bld->bl", hidden, table[b["positives"].numpy()])
+  neg = np.einsum("bld,bld->bl", hidden, table[b["negatives"].numpy()])
+  mask = b["positives"].numpy() > 0
+  # -log sigmoid(pos) - log(1 - sigmoid(neg)) = softplus(-pos) + softplus(neg)
+  expect = (softplus(-pos) + softplus(neg))[mask].mean()
+  np.testing.assert_allclose(model.sequence_loss(b, training=False).numpy(),
+                             expect, rtol=1e-5)
+
+
+def test_score_uses_the_last_position_and_the_shared_table():
+  model = make()
+  hist = batch()["inputs"]
+  scores = model.score(hist).numpy()
+  hidden = model(hist).numpy()[:, -1]
+  assert scores.shape == (2, NUM_ITEMS + 1)
+  np.testing.assert_allclose(scores, hidden @ model.item_table.numpy().T,
+                             rtol=1e-5, atol=1e-5)
+
+
+def test_empty_history_scores_are_finite():
+  model = make()
+  assert np.isfinite(model.score(tf.zeros([1, MAXLEN], tf.int32)).numpy()).all()
+
+
+def _variables(model):
+  return [v.numpy().copy() for v in model.trainable_variables]
+
+
+def test_adversarial_step_matches_a_hand_written_reference():
+  """ASASRec (target 'both') against Eqs. 8-11 computed another way: Gamma
+  as the gradient w.r.t. the item table variable itself, the perturbed loss
+  by overwriting that variable with E + Delta."""
+  eps, reg = 0.5, 1.0
+  model = make(ASASRec, adv_eps=eps, adv_reg=reg, adv_target="both")
+  b = batch()
+  w0 = _variables(model)
+  table = model.item_table
+
+  with tf.GradientTape() as tape:
+    clean = model.sequence_loss(b, training=False)
+  gamma = tf.convert_to_tensor(tape.gradient(clean, table)).numpy()
+  norms = np.linalg.norm(gamma, axis=1, keepdims=True)
+  delta = np.where(norms > 0, eps * gamma / np.maximum(norms, 1e-30), 0.0)
+
+  with tf.GradientTape() as tape:
+    clean = model.sequence_loss(b, training=True)
+  g_clean = [tf.convert_to_tensor(g).numpy() for g in
+             tape.gradient(clean, model.trainable_variables)]
+  table.assign(w0[0] + delta)
+  with tf.GradientTape() as tape:
+    adv = model.sequence_loss(b, training=True)
+  g_adv = [tf.convert_to_tensor(g).numpy() for g in
+           tape.gradient(adv, model.trainable_variables)]
+  table.assign(w0[0])
+  expected = [w - (gc + reg * ga) for w, gc, ga in zip(w0, g_clean, g_adv)]
+
+  got_delta = model.adversarial_delta(b).numpy()
+  np.testing.assert_allclose(got_delta, delta, rtol=1e-4, atol=1e-6)
+  touched = np.unique(np.concatenate([b[k].numpy().ravel() for k in
+                                      ("inputs", "positives", "negatives")]))
+  touched = touched[touched > 0]
+  row_norms = np.linalg.norm(got_delta, axis=1)
+  np.testing.assert_allclose(row_norms[touched], eps, rtol=1e-5)
+  untouched = np.setdiff1d(np.arange(NUM_ITEMS + 1), touched)
+  assert (row_norms[untouched] == 0).all()  # incl. padding row 0
+
+  logs = model.train_step(b)
+  np.testing.assert_allclose(logs["clean_loss"].numpy(), clean.numpy(), rtol=1e-5)
+  np.testing.assert_allclose(logs["adv_loss"].numpy(), adv.numpy(), rtol=1e-5)
+  for got, want in zip(_variables(model), expected):
+    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("target", ["output", "input"])
+def test_adversarial_targets_inject_where_told(target):
+  model = make(ASASRec, adv_target=target)
+  b = batch()
+  delta = model.adversarial_delta(b)
+  loss = lambda **kw: model.sequence_loss(b, training=False, **kw).numpy()
+  expect = (loss(output_delta=delta) if target == "output"
+            else loss(input_delta=delta))
+  logs = model.train_step(b)
+  np.testing.assert_allclose(logs["adv_loss"].numpy(), expect, rtol=1e-5)
+  # the perturbation increases the loss (it follows the gradient)
+  assert logs["adv_loss"].numpy() > logs["clean_loss"].numpy()
+
+
+def test_global_norm_perturbation():
+  model = make(ASASRec, adv_norm="global", adv_eps=0.25)
+  delta = model.adversarial_delta(batch()).numpy()
+  np.testing.assert_allclose(np.linalg.norm(delta), 0.25, rtol=1e-5)
+
+
+def test_get_config_roundtrip():
+  model = make(ASASRec, adv_eps=0.3, adv_target="output")
+  clone = ASASRec.from_config(model.get_config())
+  assert clone.adv_eps == 0.3 and clone.adv_target == "output"
+  assert clone.get_config() == model.get_config()
+
+
+def test_rejects_unknown_target():
+  with pytest.raises(ValueError):
+    ASASRec(NUM_ITEMS, MAXLEN, adv_target="hidden")

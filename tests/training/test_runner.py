@@ -1,0 +1,123 @@
+import json
+import os
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from asasrec_tf.data import loader
+from asasrec_tf.data.sampler import TrainingSampler
+from asasrec_tf.evaluation import protocol
+from asasrec_tf.models import factory
+from asasrec_tf.training import runner
+
+PROTO = protocol.Protocol("loo_valid", "full", 100, "uniform", (10,), "valid",
+                          "ndcg@10")
+
+
+@pytest.fixture(scope="module")
+def synthetic():
+  return loader.load("synthetic", synthetic_users=600, synthetic_items=120,
+                     synthetic_seed=1)
+
+
+def fit(data, run_dir, model_name="sasrec", epochs=8, maxlen=20, lr=0.005,
+        batch_size=128, pretrain_epochs=0, init=None, **model_kw):
+  keras.utils.set_random_seed(0)
+  model = factory.build(model_name, data, maxlen, hidden_units=32,
+                        dropout_rate=0.2, lr=lr, **model_kw)
+  if init:
+    runner.load_init_checkpoint(model, init)
+  sampler = (TrainingSampler(data, maxlen, batch_size, seed=0)
+             if isinstance(model, keras.Model) else None)
+  evaluators = protocol.build_evaluators(data, maxlen, PROTO)
+  cfg = runner.TrainConfig(epochs=epochs, eval_every=4,
+                           pretrain_epochs=pretrain_epochs)
+  r = runner.Runner(model, data, sampler, evaluators, str(run_dir), cfg, maxlen,
+                    verbose=False)
+  return r, r.fit()
+
+
+def test_sasrec_learns_the_sequential_signal(synthetic, tmp_path):
+  _, pop = fit(synthetic, tmp_path / "pop", "mostpop")
+  _, sas = fit(synthetic, tmp_path / "sas", "sasrec", epochs=8)
+  pop_hr = pop["metrics"]["test"]["hr@10"]
+  sas_hr = sas["metrics"]["test"]["hr@10"]
+  assert sas_hr >= 2 * pop_hr, (sas_hr, pop_hr)
+  assert pop["best_epoch"] == 0 and pop["epochs_run"] == 0
+
+
+def test_run_directory_contents(synthetic, tmp_path):
+  r, summary = fit(synthetic, tmp_path, "asasrec", epochs=4)
+  files = set(os.listdir(tmp_path))
+  assert {"best.weights.h5", "last.weights.h5", "test_per_user.npz",
+          "tensorboard"} <= files
+  assert summary["selected_on"] == "valid" and summary["best_epoch"] == 4
+  assert set(summary["metrics"]) == {"valid", "test"}
+  per_user = np.load(tmp_path / "test_per_user.npz")
+  np.testing.assert_allclose(per_user["ndcg@10"].mean(),
+                             summary["metrics"]["test"]["ndcg@10"])
+  assert summary["timing"]["train_seconds_per_epoch"] > 0
+  # TensorBoard: losses (clean and adversarial apart) and metrics per epoch
+  from tensorboard.backend.event_processing import event_accumulator
+  acc = event_accumulator.EventAccumulator(str(tmp_path / "tensorboard"))
+  acc.Reload()
+  tags = set(acc.Tags()["tensors"])
+  assert {"train/loss", "train/clean_loss", "train/adv_loss",
+          "train/learning_rate", "valid/ndcg@10", "test/hr@10"} <= tags
+  assert [e.step for e in acc.Tensors("train/adv_loss")] == [1, 2, 3, 4]
+
+
+def test_steps_are_traced_once(synthetic, tmp_path):
+  model = factory.build("asasrec", synthetic, 10, hidden_units=16)
+  sampler = TrainingSampler(synthetic, 10, batch_size=256, seed=0)
+  plain, adv = runner.compile_steps(model, sampler)
+  for epoch in (1, 2):
+    for batch in sampler.dataset(epoch):  # 600 users: batches of 256, 256, 88
+      adv(batch)
+      plain(batch)
+  assert adv.experimental_get_tracing_count() == 1
+  assert plain.experimental_get_tracing_count() == 1
+
+
+def test_pretraining_switches_the_adversary_on(synthetic, tmp_path):
+  r, _ = fit(synthetic, tmp_path, "asasrec", epochs=4, pretrain_epochs=2)
+  from tensorboard.backend.event_processing import event_accumulator
+  acc = event_accumulator.EventAccumulator(str(tmp_path / "tensorboard"))
+  acc.Reload()
+  adv = [float(tf.make_ndarray(e.tensor_proto))
+         for e in acc.Tensors("train/adv_loss")]
+  assert adv[:2] == [0.0, 0.0] and min(adv[2:]) > 0
+
+
+def test_init_checkpoint_continues_from_saved_weights(synthetic, tmp_path):
+  _, first = fit(synthetic, tmp_path / "a", "sasrec", epochs=4)
+  _, cont = fit(synthetic, tmp_path / "b", "asasrec", epochs=0,
+                init=str(tmp_path / "a"))
+  # epochs=0 evaluates the loaded weights as they are
+  assert cont["metrics"]["test"] == first["metrics"]["test"]
+
+
+def test_init_checkpoint_must_fit(synthetic, tmp_path):
+  from asasrec_tf.errors import UserError
+  fit(synthetic, tmp_path / "a", "sasrec", epochs=1)
+  model = factory.build("sasrec", synthetic, 20, hidden_units=16)
+  with pytest.raises(UserError, match="does not fit this model"):
+    runner.load_init_checkpoint(model, str(tmp_path / "a"))
+  with pytest.raises(UserError, match="no weights"):
+    runner.load_init_checkpoint(model, str(tmp_path / "missing"))
+
+
+def test_non_finite_loss_stops_with_epoch_and_step(synthetic, tmp_path):
+  with pytest.raises(FloatingPointError, match=r"epoch 1, step \d+"):
+    fit(synthetic, tmp_path, "sasrec", epochs=2, lr=1e30)
+
+
+def test_finished_run_directory_is_refused(tmp_path):
+  from asasrec_tf.errors import UserError
+  run_dir = runner.make_run_dir(str(tmp_path), "r", "d", "m", "s", 0)
+  runner.write_results(run_dir, {"x": 1})
+  assert json.load(open(os.path.join(run_dir, "results.json"))) == {"x": 1}
+  with pytest.raises(UserError, match="already holds a finished run"):
+    runner.make_run_dir(str(tmp_path), "r", "d", "m", "s", 0)
