@@ -17,7 +17,7 @@ import keras  # noqa: E402
 from absl import flags  # noqa: E402
 
 from asasrec_tf.data import loader  # noqa: E402
-from asasrec_tf.data.sampler import TrainingSampler  # noqa: E402
+from asasrec_tf.data.sampler import PairSampler, TrainingSampler  # noqa: E402
 from asasrec_tf import errors  # noqa: E402
 from asasrec_tf.evaluation import protocol  # noqa: E402
 from asasrec_tf.models import factory  # noqa: E402
@@ -49,8 +49,10 @@ def main(argv):
   evaluators = protocol.build_evaluators(data, maxlen, proto,
                                          FLAGS.eval_batch_size, FLAGS.eval_seed)
   sampler = None
-  if isinstance(model, keras.Model):
+  if FLAGS.model in factory.SEQUENTIAL:
     sampler = TrainingSampler(data, maxlen, FLAGS.batch_size, FLAGS.seed)
+  elif FLAGS.model in factory.PAIRWISE:
+    sampler = PairSampler(data, FLAGS.batch_size, FLAGS.seed)
   run_dir = runner.make_run_dir(FLAGS.results_dir, FLAGS.run_name, data.name,
                                 FLAGS.model, data.split, FLAGS.seed)
   print(f"run directory: {run_dir}", flush=True)
@@ -58,6 +60,7 @@ def main(argv):
                           maxlen).fit()
   results = {"dataset": data.name, "model": FLAGS.model,
              "flags": project_flags(), "maxlen": maxlen,
+             "learning_rate": factory.resolved_lr(FLAGS.model, FLAGS.lr),
              "protocol": proto.as_dict(), "dataset_stats": data.stats(),
              **summary, "versions": runner.versions()}
   print(f"results: {runner.write_results(run_dir, results)}")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Union
+from typing import Optional, Union
 
 import keras
 from absl import flags
@@ -10,12 +10,19 @@ from absl import flags
 from asasrec_tf.data.dataset import SequenceDataset
 from asasrec_tf.errors import UserError
 from asasrec_tf.models import adversarial
+from asasrec_tf.models.mf import APR, BPRMF
 from asasrec_tf.models.mostpop import MostPop
 from asasrec_tf.models.sasrec import ADV_TARGETS, ASASRec, SASRec
 
-MODELS = ("sasrec", "asasrec", "mostpop")
+MODELS = ("sasrec", "asasrec", "mostpop", "bpr", "apr")
+SEQUENTIAL = ("sasrec", "asasrec")
+PAIRWISE = ("bpr", "apr")
+# The learning rates of the paper's baselines and of the authors' SASRec code.
+DEFAULT_LR = {"sasrec": 0.001, "asasrec": 0.001, "bpr": 0.05, "apr": 0.05}
 
-flags.DEFINE_enum("model", "sasrec", list(MODELS), "Model to train.")
+flags.DEFINE_enum("model", "sasrec", list(MODELS), "Model to train: "
+                  "sasrec, asasrec (SASRec + SAO), mostpop, bpr (BPR-MF), apr "
+                  "(BPR-MF + adversarial training).")
 flags.DEFINE_integer("hidden_units", 64, "Latent dimension d.", lower_bound=1)
 flags.DEFINE_integer("num_blocks", 2, "Self-attention blocks.", lower_bound=1)
 flags.DEFINE_integer("num_heads", 1, "Attention heads.", lower_bound=1)
@@ -23,8 +30,9 @@ flags.DEFINE_float("dropout_rate", 0.5, "Dropout rate.", lower_bound=0.0,
                    upper_bound=0.99)
 flags.DEFINE_string("maxlen", "50", "Maximum sequence length n, or 'auto' for "
                     "min(mean training length, 50) (the authors' rule).")
-flags.DEFINE_float("lr", 0.001, "Adam learning rate (beta_2 = 0.98).",
-                   lower_bound=0.0)
+flags.DEFINE_float("lr", None, "Learning rate (default: 0.001 with Adam, "
+                   "beta_2 = 0.98, for SASRec/ASASRec; 0.05 with Adagrad for "
+                   "BPR/APR).", lower_bound=0.0)
 flags.DEFINE_float("adv_eps", 0.5, "Perturbation size epsilon.",
                    lower_bound=0.0)
 flags.DEFINE_float("adv_reg", 1.0, "Weight lambda of the adversarial loss.",
@@ -54,12 +62,25 @@ def resolve_maxlen(value: str, data: SequenceDataset) -> int:
 
 def build(name: str, data: SequenceDataset, maxlen: int, hidden_units: int = 64,
           num_blocks: int = 2, num_heads: int = 1, dropout_rate: float = 0.5,
-          lr: float = 0.001, adv_eps: float = 0.5, adv_reg: float = 1.0,
-          adv_target: str = "both", adv_norm: str = "row"
-          ) -> Union[SASRec, MostPop]:
-  """A compiled, built model (or MostPop, which needs no training)."""
+          lr: Optional[float] = None, adv_eps: float = 0.5,
+          adv_reg: float = 1.0, adv_target: str = "both",
+          adv_norm: str = "row") -> Union[SASRec, BPRMF, MostPop]:
+  """A compiled, built model (or MostPop, which needs no training).
+
+  ``lr`` None means the model's default (DEFAULT_LR).
+  """
   if name == "mostpop":
     return MostPop(data.item_popularity())
+  lr = resolved_lr(name, lr)
+  if name in PAIRWISE:
+    cls = APR if name == "apr" else BPRMF
+    extra = (dict(adv_eps=adv_eps, adv_reg=adv_reg, adv_norm=adv_norm)
+             if name == "apr" else {})
+    model = cls(data.num_users, data.num_items, hidden_units=hidden_units,
+                **extra)
+    model.compile(optimizer=keras.optimizers.Adagrad(learning_rate=lr))
+    model.optimizer.build(model.trainable_variables)
+    return model
   if hidden_units % num_heads:
     raise UserError(f"--hidden_units={hidden_units} must be divisible by "
                     f"--num_heads={num_heads}")
@@ -86,3 +107,10 @@ def build_from_flags(data: SequenceDataset, maxlen: int):
                dropout_rate=FLAGS.dropout_rate, lr=FLAGS.lr,
                adv_eps=FLAGS.adv_eps, adv_reg=FLAGS.adv_reg,
                adv_target=FLAGS.adv_target, adv_norm=FLAGS.adv_norm)
+
+
+def resolved_lr(name: str, lr: Optional[float]) -> Optional[float]:
+  """The learning rate ``build`` uses for ``name`` (None for MostPop)."""
+  if name == "mostpop":
+    return None
+  return DEFAULT_LR[name] if lr is None else lr

@@ -35,6 +35,8 @@ class SASRec(keras.Model):
     after the final layer norm: beta).
   """
 
+  input_kind = "histories"
+
   def __init__(self, num_items: int, maxlen: int, hidden_units: int = 64,
                num_blocks: int = 2, num_heads: int = 1,
                dropout_rate: float = 0.5, **kwargs):

@@ -28,7 +28,6 @@ import tensorflow as tf
 from absl import flags
 
 from asasrec_tf.data.dataset import SequenceDataset, atomic_write_text
-from asasrec_tf.data.sampler import TrainingSampler
 from asasrec_tf.errors import UserError
 from asasrec_tf.evaluation.ranking import EvalResult, RankingEvaluator
 
@@ -75,12 +74,16 @@ def make_scorer(model, maxlen: int):
   """The evaluator's (users, histories) -> scores callable for ``model``."""
   if not isinstance(model, keras.Model):
     return model.score
+  if model.input_kind == "users":
+    fn = tf.function(model.score,
+                     input_signature=[tf.TensorSpec([None], tf.int32)])
+    return lambda users, histories: fn(tf.constant(users, tf.int32))
   fn = tf.function(model.score,
                    input_signature=[tf.TensorSpec([None, maxlen], tf.int32)])
   return lambda users, histories: fn(tf.constant(histories, tf.int32))
 
 
-def compile_steps(model, sampler: TrainingSampler):
+def compile_steps(model, sampler):
   """(plain, adversarial) train steps as tf.functions of one signature."""
   spec = [sampler.element_spec()]
   plain = tf.function(model.plain_train_step, input_signature=spec)
@@ -118,10 +121,13 @@ def load_init_checkpoint(model: keras.Model, where: str) -> str:
 
 
 class Runner:
-  """Trains ``model`` and evaluates it, writing everything into ``run_dir``."""
+  """Trains ``model`` and evaluates it, writing everything into ``run_dir``.
 
-  def __init__(self, model, data: SequenceDataset,
-               sampler: Optional[TrainingSampler],
+  ``sampler`` is a TrainingSampler or PairSampler (None for MostPop): it
+  provides ``dataset(epoch)``, ``steps_per_epoch`` and ``element_spec()``.
+  """
+
+  def __init__(self, model, data: SequenceDataset, sampler,
                evaluators: Dict[str, RankingEvaluator], run_dir: str,
                config: TrainConfig, maxlen: int, verbose: bool = True):
     self.model = model

@@ -121,3 +121,18 @@ def test_finished_run_directory_is_refused(tmp_path):
   assert json.load(open(os.path.join(run_dir, "results.json"))) == {"x": 1}
   with pytest.raises(UserError, match="already holds a finished run"):
     runner.make_run_dir(str(tmp_path), "r", "d", "m", "s", 0)
+
+
+def test_bpr_beats_mostpop(synthetic, tmp_path):
+  from asasrec_tf.data.sampler import PairSampler
+  _, pop = fit(synthetic, tmp_path / "pop", "mostpop")
+  keras.utils.set_random_seed(0)
+  model = factory.build("bpr", synthetic, 20, hidden_units=32)
+  evaluators = protocol.build_evaluators(synthetic, 20, PROTO)
+  r = runner.Runner(model, synthetic, PairSampler(synthetic, 128, seed=0),
+                    evaluators, str(tmp_path / "bpr"),
+                    runner.TrainConfig(epochs=40, eval_every=10), 20,
+                    verbose=False)
+  bpr = r.fit()
+  assert (bpr["metrics"]["test"]["hr@10"] > pop["metrics"]["test"]["hr@10"]
+          + 0.03), (bpr["metrics"], pop["metrics"])

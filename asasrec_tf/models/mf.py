@@ -1,0 +1,122 @@
+"""Matrix factorisation with BPR (Rendle et al.) and APR (He et al., SIGIR'18).
+
+Batches are dicts of int32 [B] tensors: ``users``, ``positives`` (an item the
+user interacted with) and ``negatives`` (a sampled item they did not). As in
+He et al.'s code, the loss is summed over the batch and the embeddings start
+from a truncated N(0, 0.01).
+"""
+
+from __future__ import annotations
+
+from typing import Dict, Optional
+
+import keras
+import tensorflow as tf
+
+from asasrec_tf.models import adversarial
+
+
+@keras.saving.register_keras_serializable("asasrec_tf")
+class BPRMF(keras.Model):
+  """x_ui = p_u . q_i, trained with softplus(-(x_ui - x_uj)).
+
+  Scores: ``score(users)`` -> [B, I + 1].
+  """
+
+  input_kind = "users"
+
+  def __init__(self, num_users: int, num_items: int, hidden_units: int = 64,
+               **kwargs):
+    kwargs.setdefault("name", type(self).__name__.lower())
+    super().__init__(**kwargs)
+    self.num_users = num_users
+    self.num_items = num_items
+    self.hidden_units = hidden_units
+    init = keras.initializers.TruncatedNormal(mean=0.0, stddev=0.01)
+    self.user_embedding = self.add_weight(
+        name="user_embedding", shape=(num_users, hidden_units),
+        initializer=init)
+    self.item_embedding = self.add_weight(
+        name="item_embedding", shape=(num_items + 1, hidden_units),
+        initializer=init)
+
+  def build_for_inputs(self) -> None:
+    """Weights are created in __init__; nothing to trace."""
+
+  def call(self, users, items, user_delta=None, item_delta=None):
+    """[B] predictions x_ui for [B] users and items (optionally perturbed)."""
+    p = tf.gather(self.user_embedding, users)
+    q = tf.gather(self.item_embedding, items)
+    if user_delta is not None:
+      p += tf.gather(user_delta, users)
+    if item_delta is not None:
+      q += tf.gather(item_delta, items)
+    return tf.reduce_sum(p * q, axis=-1)
+
+  def pair_loss(self, batch: Dict[str, tf.Tensor],
+                user_delta: Optional[tf.Tensor] = None,
+                item_delta: Optional[tf.Tensor] = None) -> tf.Tensor:
+    """sum_b softplus(-(x_ui - x_uj)) over the batch."""
+    pos = self(batch["users"], batch["positives"], user_delta, item_delta)
+    neg = self(batch["users"], batch["negatives"], user_delta, item_delta)
+    return tf.reduce_sum(tf.nn.softplus(-(pos - neg)))
+
+  def plain_train_step(self, batch):
+    with tf.GradientTape() as tape:
+      loss = self.pair_loss(batch)
+    grads = tape.gradient(loss, self.trainable_variables)
+    self.optimizer.apply_gradients(zip(grads, self.trainable_variables))
+    return {"loss": loss, "clean_loss": loss, "adv_loss": tf.zeros_like(loss)}
+
+  def train_step(self, data):
+    return self.plain_train_step(data)
+
+  def score(self, users) -> tf.Tensor:
+    p = tf.gather(self.user_embedding, users)
+    return tf.matmul(p, self.item_embedding, transpose_b=True)
+
+  def get_config(self):
+    return {**super().get_config(), "num_users": self.num_users,
+            "num_items": self.num_items, "hidden_units": self.hidden_units}
+
+
+@keras.saving.register_keras_serializable("asasrec_tf")
+class APR(BPRMF):
+  """BPR-MF with adversarial perturbations of user and item embeddings.
+
+  Each step: Gamma_P, Gamma_Q = dL/dP, dL/dQ of the clean batch loss;
+  Delta = eps * Gamma / ||Gamma|| per row (the helper shared with ASASRec);
+  one step on L(Theta) + adv_reg * L(Theta + Delta).
+  """
+
+  def __init__(self, num_users: int, num_items: int, adv_eps: float = 0.5,
+               adv_reg: float = 1.0, adv_norm: str = "row", **kwargs):
+    super().__init__(num_users, num_items, **kwargs)
+    self.adv_eps = adv_eps
+    self.adv_reg = adv_reg
+    self.adv_norm = adv_norm
+
+  def adversarial_deltas(self, batch):
+    """(user [U, d], item [I + 1, d]) perturbations for this batch."""
+    zero_p = tf.zeros_like(self.user_embedding)
+    zero_q = tf.zeros_like(self.item_embedding)
+    with tf.GradientTape() as tape:
+      tape.watch([zero_p, zero_q])
+      clean = self.pair_loss(batch, zero_p, zero_q)
+    grad_p, grad_q = tape.gradient(clean, [zero_p, zero_q])
+    return (adversarial.perturbation(grad_p, self.adv_eps, self.adv_norm),
+            adversarial.perturbation(grad_q, self.adv_eps, self.adv_norm))
+
+  def train_step(self, data):
+    delta_p, delta_q = self.adversarial_deltas(data)
+    with tf.GradientTape() as tape:
+      clean = self.pair_loss(data)
+      adv = self.pair_loss(data, delta_p, delta_q)
+      loss = clean + self.adv_reg * adv
+    grads = tape.gradient(loss, self.trainable_variables)
+    self.optimizer.apply_gradients(zip(grads, self.trainable_variables))
+    return {"loss": loss, "clean_loss": clean, "adv_loss": adv}
+
+  def get_config(self):
+    return {**super().get_config(), "adv_eps": self.adv_eps,
+            "adv_reg": self.adv_reg, "adv_norm": self.adv_norm}
