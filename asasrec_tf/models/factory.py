@@ -13,6 +13,7 @@ from asasrec_tf.models import adversarial
 from asasrec_tf.models.mf import APR, BPRMF
 from asasrec_tf.models.mostpop import MostPop
 from asasrec_tf.models.sasrec import ADV_TARGETS, ASASRec, SASRec
+from asasrec_tf.training.optimizers import DenseAdam, SparseAdagrad
 
 MODELS = ("sasrec", "asasrec", "mostpop", "bpr", "apr")
 SEQUENTIAL = ("sasrec", "asasrec")
@@ -78,7 +79,7 @@ def build(name: str, data: SequenceDataset, maxlen: int, hidden_units: int = 64,
              if name == "apr" else {})
     model = cls(data.num_users, data.num_items, hidden_units=hidden_units,
                 **extra)
-    model.compile(optimizer=keras.optimizers.Adagrad(learning_rate=lr))
+    model.compile(optimizer=SparseAdagrad(learning_rate=lr))
     model.optimizer.build(model.trainable_variables)
     return model
   if hidden_units % num_heads:
@@ -94,7 +95,7 @@ def build(name: str, data: SequenceDataset, maxlen: int, hidden_units: int = 64,
   else:
     raise UserError(f"--model must be one of {', '.join(MODELS)}, got {name!r}")
   model.build_for_inputs()
-  model.compile(optimizer=keras.optimizers.Adam(learning_rate=lr, beta_2=0.98))
+  model.compile(optimizer=DenseAdam(learning_rate=lr, beta_2=0.98))
   # Create the optimizer's slots now, not inside the first traced step
   # (which would make tf.function trace twice).
   model.optimizer.build(model.trainable_variables)

@@ -1,0 +1,48 @@
+"""Optimizers that handle embedding gradients (``tf.IndexedSlices``) right.
+
+Keras 3 (3.15) squares the rows of an IndexedSlices gradient one by one: an
+item that occurs twice in a batch gets g1^2 + g2^2 added to its second moment
+instead of (g1 + g2)^2, in both Adam and Adagrad (tests/training/
+test_optimizers.py shows it). Every batch of a recommender repeats items, so
+this matters:
+
+* ``DenseAdam`` densifies the gradient first. Adam decays every row's moments
+  at every step anyway, so nothing is lost.
+* ``SparseAdagrad`` sums repeated rows, then updates only the touched rows.
+  Adagrad is exact on sparse gradients (untouched rows keep accumulator and
+  value), and it is much cheaper: for BPR on Video about 65k instead of 3.5M
+  parameters per step.
+"""
+
+from __future__ import annotations
+
+import keras
+import tensorflow as tf
+
+
+@keras.saving.register_keras_serializable("asasrec_tf")
+class SparseAdagrad(keras.optimizers.Adagrad):
+  """Adagrad that applies ``tf.IndexedSlices`` gradients row by row."""
+
+  def update_step(self, gradient, variable, learning_rate):
+    if not isinstance(gradient, tf.IndexedSlices):
+      return super().update_step(gradient, variable, learning_rate)
+    lr = tf.cast(learning_rate, variable.dtype)
+    rows, position = tf.unique(gradient.indices)
+    values = tf.math.unsorted_segment_sum(
+        tf.cast(gradient.values, variable.dtype), position, tf.shape(rows)[0])
+    accumulator = self._accumulators[self._get_variable_index(variable)]
+    self.assign_add(accumulator, tf.IndexedSlices(tf.square(values), rows))
+    acc_rows = tf.gather(accumulator, rows)
+    self.assign_sub(variable, tf.IndexedSlices(
+        lr * values / tf.sqrt(acc_rows + self.epsilon), rows))
+
+
+@keras.saving.register_keras_serializable("asasrec_tf")
+class DenseAdam(keras.optimizers.Adam):
+  """Adam that sums repeated rows of IndexedSlices gradients first."""
+
+  def update_step(self, gradient, variable, learning_rate):
+    if isinstance(gradient, tf.IndexedSlices):
+      gradient = tf.convert_to_tensor(gradient)
+    return super().update_step(gradient, variable, learning_rate)

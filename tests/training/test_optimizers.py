@@ -1,0 +1,50 @@
+import keras
+import numpy as np
+import tensorflow as tf
+
+from asasrec_tf.training.optimizers import DenseAdam, SparseAdagrad
+
+
+def run(optimizer, steps=3, densify=False):
+  keras.utils.set_random_seed(0)
+  table = keras.Variable(np.random.default_rng(0).normal(size=(6, 3)),
+                         dtype="float32")
+  optimizer.build([table])
+  for step in range(steps):
+    with tf.GradientTape() as tape:
+      # repeated row 2 within a batch, rows 0 and 5 never touched
+      rows = tf.gather(table.value, [1, 2, 2, 3 + step % 2])
+      loss = tf.reduce_sum(tf.sin(rows) * [1.0, -2.0, 0.5])
+    grad = tape.gradient(loss, table.value)
+    assert isinstance(grad, tf.IndexedSlices)
+    if densify:
+      grad = tf.convert_to_tensor(grad)
+    optimizer.apply_gradients([(grad, table)])
+  return table.numpy()
+
+
+def test_sparse_adagrad_equals_dense_adagrad():
+  # Reference: Keras Adagrad on the densified gradient. (Given IndexedSlices
+  # with a repeated row, Keras squares the repeats one by one, g1^2 + g2^2
+  # instead of (g1 + g2)^2; SparseAdagrad sums them first, as TF1 did.)
+  dense = run(keras.optimizers.Adagrad(learning_rate=0.1), densify=True)
+  sparse = run(SparseAdagrad(learning_rate=0.1))
+  np.testing.assert_allclose(sparse, dense, rtol=1e-6, atol=1e-7)
+  before = np.random.default_rng(0).normal(size=(6, 3)).astype(np.float32)
+  np.testing.assert_array_equal(sparse[[0, 5]], before[[0, 5]])
+
+
+def test_dense_adam_equals_adam_on_dense_gradients():
+  reference = run(keras.optimizers.Adam(learning_rate=0.1, beta_2=0.98),
+                  densify=True)
+  fixed = run(DenseAdam(learning_rate=0.1, beta_2=0.98))
+  np.testing.assert_allclose(fixed, reference, rtol=1e-6, atol=1e-7)
+
+
+def test_keras_mishandles_repeated_rows():
+  """Documents why the two optimizers above exist; if Keras fixes it, this
+  fails and the workaround can go."""
+  reference = run(keras.optimizers.Adam(learning_rate=0.1, beta_2=0.98),
+                  densify=True)
+  keras_sparse = run(keras.optimizers.Adam(learning_rate=0.1, beta_2=0.98))
+  assert np.abs(keras_sparse - reference).max() > 1e-3
