@@ -11,6 +11,7 @@ import sys
 from typing import Callable, NoReturn, Optional
 
 EXIT_USER_ERROR = 2
+EXIT_TRAINING_ERROR = 3
 
 
 class UserError(Exception):
@@ -32,14 +33,20 @@ class DataError(UserError):
     super().__init__(f"{where}: {message}")
 
 
+class TrainingError(Exception):
+  """Training cannot go on (a non-finite loss); the last checkpoint is kept."""
+
+
 def exit_on_user_error(fn: Callable[..., object]) -> Callable[..., object]:
-  """Wraps an absl ``main`` so that a UserError ends the process with exit 2."""
+  """Wraps an absl ``main``: UserError exits 2, TrainingError exits 3."""
 
   def wrapped(*args, **kwargs):
     try:
       return fn(*args, **kwargs)
     except UserError as e:
       _fail(str(e))
+    except TrainingError as e:
+      _fail(str(e), EXIT_TRAINING_ERROR)
 
   wrapped.__name__ = getattr(fn, "__name__", "main")
   wrapped.__doc__ = fn.__doc__
@@ -59,6 +66,6 @@ def run(main: Callable[..., object]) -> None:
   app.run(exit_on_user_error(main), flags_parser=parse)
 
 
-def _fail(message: str) -> NoReturn:
+def _fail(message: str, code: int = EXIT_USER_ERROR) -> NoReturn:
   print(f"error: {message}", file=sys.stderr)
-  sys.exit(EXIT_USER_ERROR)
+  sys.exit(code)

@@ -14,6 +14,7 @@ import os
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import keras  # noqa: E402
+import tensorflow as tf  # noqa: E402
 from absl import flags  # noqa: E402
 
 from asasrec_tf.data import loader  # noqa: E402
@@ -21,7 +22,7 @@ from asasrec_tf.data.sampler import PairSampler, TrainingSampler  # noqa: E402
 from asasrec_tf import errors  # noqa: E402
 from asasrec_tf.evaluation import protocol  # noqa: E402
 from asasrec_tf.models import factory  # noqa: E402
-from asasrec_tf.training import runner  # noqa: E402
+from asasrec_tf.training import rundir, runner  # noqa: E402
 
 FLAGS = flags.FLAGS
 
@@ -40,9 +41,12 @@ def main(argv):
     raise errors.UserError(f"unexpected arguments: {' '.join(argv[1:])}")
   proto = protocol.protocol_from_flags()
   config = runner.config_from_flags()
+  factory.check_maxlen_flag(FLAGS.maxlen)
   data = loader.load_from_flags()
   maxlen = factory.resolve_maxlen(FLAGS.maxlen, data)
   keras.utils.set_random_seed(FLAGS.seed)
+  if FLAGS.deterministic:
+    tf.config.experimental.enable_op_determinism()
   model = factory.build_from_flags(data, maxlen)
   if FLAGS.init_checkpoint and isinstance(model, keras.Model):
     runner.load_init_checkpoint(model, FLAGS.init_checkpoint)
@@ -53,11 +57,15 @@ def main(argv):
     sampler = TrainingSampler(data, maxlen, FLAGS.batch_size, FLAGS.seed)
   elif FLAGS.model in factory.PAIRWISE:
     sampler = PairSampler(data, FLAGS.batch_size, FLAGS.seed)
-  run_dir = runner.make_run_dir(FLAGS.results_dir, FLAGS.run_name, data.name,
-                                FLAGS.model, data.split, FLAGS.seed)
+  name = FLAGS.run_name or rundir.default_name(data.name, FLAGS.model,
+                                               data.split, FLAGS.seed)
+  resume = rundir.prepare(FLAGS.results_dir, name, project_flags(),
+                          FLAGS.resume)
+  run_dir = os.path.join(FLAGS.results_dir, name)
   print(f"run directory: {run_dir}", flush=True)
   summary = runner.Runner(model, data, sampler, evaluators, run_dir, config,
-                          maxlen).fit()
+                          maxlen, checkpoint_every=FLAGS.checkpoint_every,
+                          resume=resume).fit()
   results = {"dataset": data.name, "model": FLAGS.model,
              "flags": project_flags(), "maxlen": maxlen,
              "learning_rate": factory.resolved_lr(FLAGS.model, FLAGS.lr),

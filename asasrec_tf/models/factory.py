@@ -47,18 +47,23 @@ flags.DEFINE_enum("adv_norm", "row", list(adversarial.NORMS),
 FLAGS = flags.FLAGS
 
 
-def resolve_maxlen(value: str, data: SequenceDataset) -> int:
-  """An integer --maxlen, or the authors' 'auto' rule for ``data``."""
+def check_maxlen_flag(value: str) -> None:
+  """Validates --maxlen before any data is read."""
   if value == "auto":
-    return data.auto_maxlen()
+    return
   try:
     maxlen = int(value)
   except ValueError:
-    raise UserError(f"--maxlen must be a positive integer or 'auto', got "
-                    f"{value!r}") from None
+    maxlen = 0
   if maxlen < 1:
-    raise UserError(f"--maxlen must be a positive integer or 'auto', got {maxlen}")
-  return maxlen
+    raise UserError(f"--maxlen must be a positive integer or 'auto', got "
+                    f"{value!r}")
+
+
+def resolve_maxlen(value: str, data: SequenceDataset) -> int:
+  """An integer --maxlen, or the authors' 'auto' rule for ``data``."""
+  check_maxlen_flag(value)
+  return data.auto_maxlen() if value == "auto" else int(value)
 
 
 def build(name: str, data: SequenceDataset, maxlen: int, hidden_units: int = 64,

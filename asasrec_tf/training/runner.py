@@ -6,8 +6,9 @@ Every ``--eval_every`` epochs the selection target (validation, or test under
 the paper's protocol) is evaluated; when it improves, the test item is
 evaluated too, the best weights are written and the per-user test metrics
 kept. The run directory ends up with ``results.json``,
-``test_per_user.npz``, ``best.weights.h5``, ``last.weights.h5`` and
-TensorBoard events under ``tensorboard/``; every file is written atomically.
+``test_per_user.npz``, ``best.weights.h5``, ``last.weights.h5``, TensorBoard
+events under ``tensorboard/`` and a resumable checkpoint (see checkpoint.py)
+written every ``--checkpoint_every`` epochs; every file is written atomically.
 """
 
 from __future__ import annotations
@@ -28,8 +29,9 @@ import tensorflow as tf
 from absl import flags
 
 from asasrec_tf.data.dataset import SequenceDataset, atomic_write_text
-from asasrec_tf.errors import UserError
+from asasrec_tf.errors import TrainingError, UserError
 from asasrec_tf.evaluation.ranking import EvalResult, RankingEvaluator
+from asasrec_tf.training import checkpoint
 
 flags.DEFINE_integer("epochs", 200, "Training epochs (the authors ran 2,000).",
                      lower_bound=0)
@@ -49,6 +51,13 @@ flags.DEFINE_integer("patience", 0, "Stop after this many evaluations without "
 flags.DEFINE_string("results_dir", "results/runs", "Where run directories go.")
 flags.DEFINE_string("run_name", None, "Run directory name (default: dataset, "
                     "model, split, seed and a timestamp).")
+flags.DEFINE_integer("checkpoint_every", 1, "Write a resumable checkpoint "
+                     "every this many epochs.", lower_bound=1)
+flags.DEFINE_bool("resume", True, "Continue from the run directory's "
+                  "checkpoint (only if made with the same flags).")
+flags.DEFINE_bool("deterministic", False, "Deterministic kernels "
+                  "(tf.config.experimental.enable_op_determinism): two runs "
+                  "with the same flags give identical results.")
 
 FLAGS = flags.FLAGS
 
@@ -125,11 +134,13 @@ class Runner:
 
   ``sampler`` is a TrainingSampler or PairSampler (None for MostPop): it
   provides ``dataset(epoch)``, ``steps_per_epoch`` and ``element_spec()``.
+  With ``resume``, training continues from the run directory's checkpoint.
   """
 
   def __init__(self, model, data: SequenceDataset, sampler,
                evaluators: Dict[str, RankingEvaluator], run_dir: str,
-               config: TrainConfig, maxlen: int, verbose: bool = True):
+               config: TrainConfig, maxlen: int, verbose: bool = True,
+               checkpoint_every: int = 1, resume: bool = False):
     self.model = model
     self.data = data
     self.sampler = sampler
@@ -137,13 +148,23 @@ class Runner:
     self.run_dir = run_dir
     self.config = config
     self.verbose = verbose
+    self.checkpoint_every = checkpoint_every
+    self.resume = resume
     self.scorer = make_scorer(model, maxlen)
     self.trainable = isinstance(model, keras.Model) and sampler is not None
-    self.writer = tf.summary.create_file_writer(
-        os.path.join(run_dir, "tensorboard"))
+    # Everything below is saved in checkpoints.
+    self.epoch = 0
+    self.best = {"epoch": 0, "value": -math.inf, "metrics": {}}
+    self.bad_evals = 0
+    self.stopped = False
     self.history = []
     self.epoch_seconds = []
     self.eval_seconds = []
+    self.scalars = []  # (tag, step, value), replayed into TensorBoard on resume
+    self.writer = None
+
+  _STATE = ("epoch", "best", "bad_evals", "stopped", "history",
+            "epoch_seconds", "eval_seconds", "scalars")
 
   def _log(self, message: str) -> None:
     if self.verbose:
@@ -152,7 +173,38 @@ class Runner:
   def _scalars(self, prefix: str, values: Dict[str, float], step: int) -> None:
     with self.writer.as_default():
       for name, value in values.items():
+        self.scalars.append((f"{prefix}/{name}", step, float(value)))
         tf.summary.scalar(f"{prefix}/{name}", value, step=step)
+
+  def _open_writer(self) -> None:
+    """A fresh event file; on resume it gets exactly the checkpointed scalars,
+    so no step is duplicated or missing whatever was logged after it."""
+    logdir = os.path.join(self.run_dir, "tensorboard")
+    if os.path.isdir(logdir):
+      for name in os.listdir(logdir):
+        if name.startswith("events.out.tfevents"):
+          os.remove(os.path.join(logdir, name))
+    self.writer = tf.summary.create_file_writer(logdir)
+    with self.writer.as_default():
+      for tag, step, value in self.scalars:
+        tf.summary.scalar(tag, value, step=step)
+    self.writer.flush()
+
+  def _save_checkpoint(self) -> None:
+    state = {k: getattr(self, k) for k in self._STATE}
+    state["best"] = {**self.best, "value": (None if self.best["value"] ==
+                                            -math.inf else self.best["value"])}
+    self.writer.flush()
+    checkpoint.save(self.run_dir, self.model, self.epoch, state, save_weights)
+
+  def _restore(self) -> None:
+    payload = checkpoint.load(self.run_dir, self.model)
+    for key in self._STATE:
+      setattr(self, key, payload["state"][key])
+    if self.best["value"] is None:
+      self.best["value"] = -math.inf
+    self.scalars = [tuple(x) for x in self.scalars]
+    self._log(f"resuming {self.run_dir} after epoch {self.epoch}")
 
   def _evaluate(self, target: str, epoch: int) -> EvalResult:
     result = self.evaluators[target].evaluate(self.scorer)
@@ -170,9 +222,13 @@ class Runner:
     for step, batch in enumerate(self.sampler.dataset(epoch)):
       logs = {k: float(v) for k, v in step_fn(batch).items()}
       if not all(math.isfinite(v) for v in logs.values()):
-        raise FloatingPointError(
-            f"non-finite loss at epoch {epoch}, step {step + 1}: {logs}; the "
-            f"last good weights are in {self.run_dir}")
+        kept = (f"the checkpoint of epoch {self.epoch} is kept in "
+                f"{self.run_dir}" if checkpoint.exists(self.run_dir)
+                else "no checkpoint was written yet")
+        raise TrainingError(
+            f"non-finite loss at epoch {epoch}, step {step + 1} "
+            f"({', '.join(f'{k} {v}' for k, v in logs.items())}); {kept}. "
+            "Lower --lr or check the data.")
       for k, v in logs.items():
         sums[k] = sums.get(k, 0.0) + v
       steps += 1
@@ -188,61 +244,64 @@ class Runner:
                             "epoch_seconds": seconds}, epoch)
     return means
 
-  def fit(self) -> Dict[str, object]:
-    """Runs training and evaluation; returns the summary for results.json."""
+  def _evaluate_epoch(self, epoch: int, means: Dict[str, float]) -> None:
     cfg = self.config
-    select_target = cfg.select_on
-    best = {"epoch": 0, "value": -math.inf, "metrics": {}}
-    bad_evals = 0
-    epochs_run = 0
+    chosen = self._evaluate(cfg.select_on, epoch)
+    value = chosen.metrics()[cfg.select_metric]
+    record = {"epoch": epoch, cfg.select_on: chosen.metrics(), "train": means}
+    if value > self.best["value"]:
+      test = chosen if cfg.select_on == "test" else self._evaluate("test",
+                                                                   epoch)
+      record["test"] = test.metrics()
+      self.best = {"epoch": epoch, "value": value,
+                   "metrics": {k: record[k] for k in ("valid", "test")
+                               if k in record}}
+      test.save(os.path.join(self.run_dir, "test_per_user.npz"),
+                self.data.user_ids)
+      if self.trainable:
+        save_weights(self.model, os.path.join(self.run_dir, "best.weights.h5"))
+      self.bad_evals = 0
+    else:
+      self.bad_evals += 1
+    self.history.append(record)
+    self._log(self._summary_line(epoch, means, record, self.best))
+    if cfg.patience and self.bad_evals >= cfg.patience:
+      self._log(f"early stop: no {cfg.select_metric} improvement in "
+                f"{self.bad_evals} evaluations")
+      self.stopped = True
+
+  def fit(self) -> Dict[str, object]:
+    """Runs (or resumes) training and evaluation; returns the summary for
+    results.json."""
+    cfg = self.config
+    if self.resume:
+      self._restore()
+    self._open_writer()
     epochs = cfg.epochs if self.trainable else 0
+    if epochs == 0 and not self.history:
+      self._evaluate_epoch(0, {})
     plain = adv = None
     if self.trainable:
       plain, adv = compile_steps(self.model, self.sampler)
-    for epoch in range(0, epochs + 1):
-      means = {}
-      if epoch > 0:
-        step_fn = adv if epoch > cfg.pretrain_epochs else plain
-        means = self._train_epoch(epoch, step_fn)
-        epochs_run = epoch
-      if not (epoch == epochs or (epoch > 0 and epoch % cfg.eval_every == 0)):
-        continue
-      chosen = self._evaluate(select_target, epoch)
-      value = chosen.metrics()[cfg.select_metric]
-      record = {"epoch": epoch, select_target: chosen.metrics(),
-                "train": means}
-      improved = value > best["value"]
-      if improved:
-        test = chosen if select_target == "test" else self._evaluate("test",
-                                                                     epoch)
-        record["test"] = test.metrics()
-        best = {"epoch": epoch, "value": value,
-                "metrics": {k: record[k] for k in ("valid", "test")
-                            if k in record}}
-        test.save(os.path.join(self.run_dir, "test_per_user.npz"),
-                  self.data.user_ids)
-        if self.trainable:
-          save_weights(self.model, os.path.join(self.run_dir,
-                                                "best.weights.h5"))
-        bad_evals = 0
-      else:
-        bad_evals += 1
-      self.history.append(record)
-      self.writer.flush()
-      self._log(self._summary_line(epoch, means, record, best))
-      if cfg.patience and bad_evals >= cfg.patience:
-        self._log(f"early stop: no {cfg.select_metric} improvement in "
-                  f"{bad_evals} evaluations")
-        break
+    while self.epoch < epochs and not self.stopped:
+      epoch = self.epoch + 1
+      step_fn = adv if epoch > cfg.pretrain_epochs else plain
+      means = self._train_epoch(epoch, step_fn)
+      if epoch == epochs or epoch % cfg.eval_every == 0:
+        self._evaluate_epoch(epoch, means)
+      self.epoch = epoch
+      if (epoch % self.checkpoint_every == 0 or epoch == epochs or
+          self.stopped):
+        self._save_checkpoint()
     if self.trainable:
       save_weights(self.model, os.path.join(self.run_dir, "last.weights.h5"))
     self.writer.close()
     return {
-        "selected_on": select_target,
+        "selected_on": cfg.select_on,
         "select_metric": cfg.select_metric,
-        "best_epoch": best["epoch"],
-        "epochs_run": epochs_run,
-        "metrics": best["metrics"],
+        "best_epoch": self.best["epoch"],
+        "epochs_run": self.epoch,
+        "metrics": self.best["metrics"],
         "timing": {
             "train_seconds_per_epoch": _median(self.epoch_seconds),
             "eval_seconds": _median(self.eval_seconds),
@@ -274,19 +333,6 @@ def versions() -> Dict[str, str]:
   return {"python": sys.version.split()[0], "tensorflow": tf.__version__,
           "keras": keras.__version__, "numpy": np.__version__,
           "pandas": pandas.__version__, "asasrec_tf": asasrec_tf.__version__}
-
-
-def make_run_dir(results_dir: str, run_name: Optional[str], dataset: str,
-                 model: str, split: str, seed: int) -> str:
-  """Creates and returns a fresh run directory; refuses a finished one."""
-  name = run_name or (f"{dataset}-{model}-{split}-seed{seed}-"
-                      f"{time.strftime('%Y%m%d-%H%M%S')}")
-  run_dir = os.path.join(results_dir, name)
-  if os.path.exists(os.path.join(run_dir, "results.json")):
-    raise UserError(f"{run_dir} already holds a finished run (results.json); "
-                    "choose another --run_name or remove it")
-  os.makedirs(run_dir, exist_ok=True)
-  return run_dir
 
 
 def write_results(run_dir: str, results: Dict[str, object]) -> str:

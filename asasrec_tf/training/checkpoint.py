@@ -1,0 +1,80 @@
+"""Crash-safe training checkpoints.
+
+A checkpoint is two files: ``ckpt-<epoch>.weights.h5`` (model and optimiser
+variables) and ``checkpoint.json`` (the epoch, the runner's bookkeeping and
+the random-generator states of the dropout layers). The weights are written
+first under a new name; replacing ``checkpoint.json`` atomically is the
+commit point; older weight files are removed only after it. A crash at any
+moment therefore leaves either the previous checkpoint or the new one, never
+a torn one.
+
+The negative sampler needs no saved state: epoch ``e`` draws from
+``default_rng([seed, e])``.
+"""
+
+from __future__ import annotations
+
+import glob
+import json
+import os
+from typing import Dict, List, Optional
+
+import keras
+import numpy as np
+
+from asasrec_tf.data.dataset import atomic_write_text
+
+STATE = "checkpoint.json"
+
+
+def rng_variables(model) -> List[keras.Variable]:
+  """State variables of the model's dropout seed generators (not in weights)."""
+  out = []
+  if not isinstance(model, keras.Model):
+    return out
+  for layer in model._flatten_layers(include_self=True):  # pylint: disable=protected-access
+    generator = getattr(layer, "seed_generator", None)
+    if generator is not None:
+      out.append(generator.state)
+  return out
+
+
+def save(run_dir: str, model, epoch: int, state: Dict[str, object],
+         write_weights=None) -> None:
+  """Writes the checkpoint of ``epoch`` atomically.
+
+  Args:
+    run_dir: the run directory.
+    model: the Keras model (weights and optimiser state are saved).
+    epoch: the last completed epoch.
+    state: JSON-serialisable runner state.
+    write_weights: ``fn(model, path)`` writing weights atomically.
+  """
+  name = f"ckpt-{epoch:06d}.weights.h5"
+  if isinstance(model, keras.Model):
+    write_weights(model, os.path.join(run_dir, name))
+  payload = {"epoch": epoch, "weights": name, "state": state,
+             "rng": [np.asarray(v.numpy()).tolist()
+                     for v in rng_variables(model)]}
+  atomic_write_text(os.path.join(run_dir, STATE), json.dumps(payload) + "\n")
+  for old in glob.glob(os.path.join(run_dir, "ckpt-*.weights.h5")):
+    if os.path.basename(old) != name:
+      os.remove(old)
+
+
+def exists(run_dir: str) -> bool:
+  return os.path.isfile(os.path.join(run_dir, STATE))
+
+
+def load(run_dir: str, model) -> Optional[Dict[str, object]]:
+  """Restores model, optimiser and RNG state; returns the saved payload."""
+  path = os.path.join(run_dir, STATE)
+  if not os.path.isfile(path):
+    return None
+  with open(path) as f:
+    payload = json.load(f)
+  if isinstance(model, keras.Model):
+    model.load_weights(os.path.join(run_dir, payload["weights"]))
+    for var, value in zip(rng_variables(model), payload["rng"]):
+      var.assign(np.asarray(value, dtype=var.dtype))
+  return payload

@@ -1,0 +1,98 @@
+"""Crash-safety of checkpoints and results, by failing writes on purpose."""
+
+import json
+import os
+
+import keras
+import numpy as np
+import pytest
+
+from asasrec_tf.data import dataset as dataset_module
+from asasrec_tf.data import loader
+from asasrec_tf.models import factory
+from asasrec_tf.training import checkpoint, runner
+
+
+class Killed(BaseException):
+  """Stands for the process dying at this point."""
+
+
+@pytest.fixture
+def model():
+  data = loader.load("synthetic", synthetic_users=50, synthetic_items=30)
+  keras.utils.set_random_seed(0)
+  return factory.build("sasrec", data, 5, hidden_units=8)
+
+
+def weights_of(model):
+  return [w.numpy().copy() for w in model.weights]
+
+
+def test_roundtrip_restores_weights_optimizer_and_rng(model, tmp_path):
+  model.optimizer.iterations.assign(7)
+  rng = checkpoint.rng_variables(model)
+  assert rng, "dropout layers have seed generators"
+  rng[0].assign(rng[0].numpy() + 5)
+  saved_w, saved_rng = weights_of(model), rng[0].numpy().copy()
+  checkpoint.save(str(tmp_path), model, 3, {"x": 1}, runner.save_weights)
+  for w in model.weights:
+    w.assign(np.zeros(w.shape, w.dtype))
+  model.optimizer.iterations.assign(0)
+  rng[0].assign(np.zeros_like(saved_rng))
+  payload = checkpoint.load(str(tmp_path), model)
+  assert payload["epoch"] == 3 and payload["state"] == {"x": 1}
+  for a, b in zip(weights_of(model), saved_w):
+    np.testing.assert_array_equal(a, b)
+  assert int(model.optimizer.iterations.numpy()) == 7
+  np.testing.assert_array_equal(rng[0].numpy(), saved_rng)
+
+
+def test_death_before_the_commit_keeps_the_previous_checkpoint(
+    model, tmp_path, monkeypatch):
+  checkpoint.save(str(tmp_path), model, 1, {"n": 1}, runner.save_weights)
+  first = weights_of(model)
+  for w in model.trainable_weights:
+    w.assign(w.numpy() + 1.0)
+
+  def die(*args, **kwargs):
+    raise Killed()
+
+  # dies after writing ckpt-2's weights, before checkpoint.json names them
+  monkeypatch.setattr(checkpoint, "atomic_write_text", die)
+  with pytest.raises(Killed):
+    checkpoint.save(str(tmp_path), model, 2, {"n": 2}, runner.save_weights)
+  monkeypatch.undo()
+  payload = checkpoint.load(str(tmp_path), model)
+  assert payload["epoch"] == 1
+  for a, b in zip(weights_of(model), first):
+    np.testing.assert_array_equal(a, b)
+
+
+def test_death_while_writing_weights_leaves_no_torn_file(model, tmp_path,
+                                                         monkeypatch):
+  checkpoint.save(str(tmp_path), model, 1, {}, runner.save_weights)
+  real = model.save_weights
+
+  def half_write(path, overwrite=True):
+    with open(path, "wb") as f:
+      f.write(b"\x89HDF\r\n")  # a truncated h5 file
+    raise Killed()
+
+  monkeypatch.setattr(model, "save_weights", half_write)
+  with pytest.raises(Killed):
+    checkpoint.save(str(tmp_path), model, 2, {}, runner.save_weights)
+  monkeypatch.setattr(model, "save_weights", real)
+  assert sorted(f for f in os.listdir(tmp_path) if f.endswith(".h5")) == [
+      "ckpt-000001.weights.h5"]
+  assert checkpoint.load(str(tmp_path), model)["epoch"] == 1
+
+
+def test_death_while_writing_results_leaves_no_results_file(tmp_path,
+                                                            monkeypatch):
+  def die(*args):
+    raise Killed()
+
+  monkeypatch.setattr(dataset_module.os, "replace", die)
+  with pytest.raises(Killed):
+    runner.write_results(str(tmp_path), {"metrics": {}})
+  assert os.listdir(tmp_path) == []  # neither results.json nor a temp file
