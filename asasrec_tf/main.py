@@ -19,7 +19,7 @@ from absl import flags  # noqa: E402
 
 from asasrec_tf.data import loader  # noqa: E402
 from asasrec_tf.data.sampler import PairSampler, TrainingSampler  # noqa: E402
-from asasrec_tf import errors  # noqa: E402
+from asasrec_tf import artifacts, errors  # noqa: E402
 from asasrec_tf.evaluation import protocol  # noqa: E402
 from asasrec_tf.models import factory  # noqa: E402
 from asasrec_tf.training import rundir, runner  # noqa: E402
@@ -62,6 +62,9 @@ def main(argv):
   resume = rundir.prepare(FLAGS.results_dir, name, project_flags(),
                           FLAGS.resume)
   run_dir = os.path.join(FLAGS.results_dir, name)
+  artifacts.save(run_dir, data, FLAGS.model, maxlen,
+                 {k: FLAGS[k].value for k in ("hidden_units", "num_blocks",
+                                              "num_heads")})
   print(f"run directory: {run_dir}", flush=True)
   summary = runner.Runner(model, data, sampler, evaluators, run_dir, config,
                           maxlen, checkpoint_every=FLAGS.checkpoint_every,

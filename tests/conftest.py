@@ -43,3 +43,22 @@ def tiny_dataset():
   items = np.array([1, 2, 3, 4, 5, 2, 3, 4, 6, 1, 3, 3, 5, 6])
   return preprocess.preprocess(readers.Interactions(users, items, None),
                                "tiny", "loo_valid")
+
+
+@pytest.fixture(scope="session")
+def finished_runs(tmp_path_factory):
+  """Short finished runs on synthetic data, one per kind of model."""
+  import subprocess
+  import sys
+  root = tmp_path_factory.mktemp("runs")
+  runs = {}
+  for model in ("sasrec", "bpr", "mostpop"):
+    out = subprocess.run(
+        [sys.executable, "-m", "asasrec_tf.main", f"--model={model}",
+         "--epochs=2", "--eval_every=2", "--synthetic_users=120",
+         "--synthetic_items=150", "--maxlen=8", "--hidden_units=16",
+         "--batch_size=64", f"--results_dir={root}", f"--run_name={model}"],
+        capture_output=True, text=True, cwd=REPO, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    runs[model] = str(root / model)
+  return runs

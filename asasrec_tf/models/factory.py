@@ -84,6 +84,7 @@ def build(name: str, data: SequenceDataset, maxlen: int, hidden_units: int = 64,
              if name == "apr" else {})
     model = cls(data.num_users, data.num_items, hidden_units=hidden_units,
                 **extra)
+    model.build_for_inputs()
     model.compile(optimizer=SparseAdagrad(learning_rate=lr))
     model.optimizer.build(model.trainable_variables)
     return model

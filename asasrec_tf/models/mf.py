@@ -41,7 +41,8 @@ class BPRMF(keras.Model):
         initializer=init)
 
   def build_for_inputs(self) -> None:
-    """Weights are created in __init__; nothing to trace."""
+    """Marks the model built (weights exist already) by one call."""
+    self(tf.zeros([1], tf.int32), tf.zeros([1], tf.int32))
 
   def call(self, users, items, user_delta=None, item_delta=None):
     """[B] predictions x_ui for [B] users and items (optionally perturbed)."""

@@ -135,3 +135,13 @@ def test_bpr_beats_mostpop(synthetic, tmp_path):
   bpr = r.fit()
   assert (bpr["metrics"]["test"]["hr@10"] > pop["metrics"]["test"]["hr@10"]
           + 0.03), (bpr["metrics"], pop["metrics"])
+
+
+def test_apr_starts_from_a_bpr_checkpoint(synthetic, tmp_path):
+  bpr = factory.build("bpr", synthetic, 20, hidden_units=8)
+  bpr.user_embedding.assign(bpr.user_embedding.numpy() + 1.0)
+  runner.save_weights(bpr, str(tmp_path / "b.weights.h5"))
+  apr = factory.build("apr", synthetic, 20, hidden_units=8)
+  runner.load_init_checkpoint(apr, str(tmp_path / "b.weights.h5"))
+  np.testing.assert_array_equal(apr.user_embedding.numpy(),
+                                bpr.user_embedding.numpy())

@@ -1,0 +1,67 @@
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from asasrec_tf.artifacts import Served
+from asasrec_tf.errors import UserError
+from asasrec_tf.recommend import recommend
+
+from tests.conftest import REPO
+
+
+def cli(*args):
+  return subprocess.run([sys.executable, "-m", "asasrec_tf.recommend", *args],
+                        capture_output=True, text=True, cwd=REPO, timeout=120)
+
+
+@pytest.mark.parametrize("model", ["sasrec", "bpr", "mostpop"])
+def test_user_top_n_excludes_history_and_follows_scores(finished_runs, model):
+  served = Served(finished_runs[model])
+  user = served.user_ids[3]
+  out = recommend(served, user=user, top_n=5)
+  items = [e["item"] for e in out["items"]]
+  history = set(served.item_ids[served.user_history(3)].tolist())
+  assert len(items) == 5 and not set(items) & history
+  scores = served.scores(served.user_history(3), 3)
+  scores[0] = -np.inf
+  scores[served.user_history(3)] = -np.inf
+  expect = served.item_ids[np.argsort(-scores, kind="stable")[:5]].tolist()
+  assert items == expect
+  assert [e["score"] for e in out["items"]] == sorted(
+      [e["score"] for e in out["items"]], reverse=True)
+
+
+def test_unknown_history_items_are_skipped_or_refused(finished_runs):
+  served = Served(finished_runs["sasrec"])
+  out = recommend(served, history=["3", "424242"], top_n=3)
+  assert out["source"] == "sasrec"
+  assert out["notes"] == ["skipped unknown item id(s): 424242"]
+  assert 3 not in [e["item"] for e in out["items"]]
+  with pytest.raises(UserError, match="unknown item id.*424242"):
+    recommend(served, history=["3", "424242"], strict=True)
+
+
+def test_empty_history_falls_back_to_popularity(finished_runs):
+  served = Served(finished_runs["bpr"])
+  out = recommend(served, history=["424242"], top_n=3)
+  assert out["source"] == "popularity"
+  assert "most popular" in out["notes"][-1]
+  pop = served.popularity.copy()
+  pop[0] = -1
+  assert [e["item"] for e in out["items"]] == served.item_ids[
+      np.argsort(-pop, kind="stable")[:3]].tolist()
+
+
+def test_cli_json_and_errors(finished_runs):
+  out = cli(f"--run_dir={finished_runs['sasrec']}", "--history=3,7",
+            "--format=json", "--top_n=4")
+  assert out.returncode == 0, out.stderr[-2000:]
+  assert len(json.loads(out.stdout)["items"]) == 4
+  bad = cli(f"--run_dir={finished_runs['sasrec']}", "--user=nobody")
+  assert bad.returncode == 2 and "unknown user id 'nobody'" in bad.stderr
+  strict = cli(f"--run_dir={finished_runs['sasrec']}", "--history=99999",
+               "--strict")
+  assert strict.returncode == 2 and "Traceback" not in strict.stderr
