@@ -9,6 +9,8 @@ TensorBoard events) and prints the run directory.
 """
 
 import os
+import shutil
+import tempfile
 
 # Quieten TensorFlow's C++ start-up banner; must precede the import.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -22,7 +24,7 @@ from asasrec_tf.data.sampler import PairSampler, TrainingSampler  # noqa: E402
 from asasrec_tf import artifacts, errors  # noqa: E402
 from asasrec_tf.evaluation import protocol  # noqa: E402
 from asasrec_tf.models import factory  # noqa: E402
-from asasrec_tf.training import rundir, runner  # noqa: E402
+from asasrec_tf.training import distribution, rundir, runner  # noqa: E402
 
 FLAGS = flags.FLAGS
 
@@ -47,9 +49,11 @@ def main(argv):
   keras.utils.set_random_seed(FLAGS.seed)
   if FLAGS.deterministic:
     tf.config.experimental.enable_op_determinism()
-  model = factory.build_from_flags(data, maxlen)
-  if FLAGS.init_checkpoint and isinstance(model, keras.Model):
-    runner.load_init_checkpoint(model, FLAGS.init_checkpoint)
+  strategy = distribution.make_strategy(FLAGS.distribution)
+  with strategy.scope():
+    model = factory.build_from_flags(data, maxlen)
+    if FLAGS.init_checkpoint and isinstance(model, keras.Model):
+      runner.load_init_checkpoint(model, FLAGS.init_checkpoint)
   evaluators = protocol.build_evaluators(data, maxlen, proto,
                                          FLAGS.eval_batch_size, FLAGS.eval_seed)
   sampler = None
@@ -59,22 +63,26 @@ def main(argv):
     sampler = PairSampler(data, FLAGS.batch_size, FLAGS.seed)
   name = FLAGS.run_name or rundir.default_name(data.name, FLAGS.model,
                                                data.split, FLAGS.seed)
-  resume = rundir.prepare(FLAGS.results_dir, name, project_flags(),
-                          FLAGS.resume)
-  run_dir = os.path.join(FLAGS.results_dir, name)
+  # Only the chief of a multi-worker cluster writes the real run directory.
+  results_dir = (FLAGS.results_dir if distribution.is_chief()
+                 else tempfile.mkdtemp(prefix="asasrec-worker-"))
+  resume = rundir.prepare(results_dir, name, project_flags(), FLAGS.resume)
+  run_dir = os.path.join(results_dir, name)
   artifacts.save(run_dir, data, FLAGS.model, maxlen,
                  {k: FLAGS[k].value for k in ("hidden_units", "num_blocks",
                                               "num_heads")})
   print(f"run directory: {run_dir}", flush=True)
   summary = runner.Runner(model, data, sampler, evaluators, run_dir, config,
                           maxlen, checkpoint_every=FLAGS.checkpoint_every,
-                          resume=resume).fit()
+                          resume=resume, strategy=strategy).fit()
   results = {"dataset": data.name, "model": FLAGS.model,
              "flags": project_flags(), "maxlen": maxlen,
              "learning_rate": factory.resolved_lr(FLAGS.model, FLAGS.lr),
              "protocol": proto.as_dict(), "dataset_stats": data.stats(),
              **summary, "versions": runner.versions()}
   print(f"results: {runner.write_results(run_dir, results)}")
+  if results_dir != FLAGS.results_dir:
+    shutil.rmtree(results_dir, ignore_errors=True)
   print(" ".join(f"test {k} {v:.4f}" for k, v in
                  results["metrics"].get("test", {}).items()))
 

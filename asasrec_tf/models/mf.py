@@ -14,6 +14,7 @@ import keras
 import tensorflow as tf
 
 from asasrec_tf.models import adversarial
+from asasrec_tf.training.distribution import replica_sum
 
 
 @keras.saving.register_keras_serializable("asasrec_tf")
@@ -104,7 +105,8 @@ class APR(BPRMF):
     with tf.GradientTape() as tape:
       tape.watch([zero_p, zero_q])
       clean = self.pair_loss(batch, zero_p, zero_q)
-    grad_p, grad_q = tape.gradient(clean, [zero_p, zero_q])
+    grad_p, grad_q = (replica_sum(tf.convert_to_tensor(g)) for g in
+                      tape.gradient(clean, [zero_p, zero_q]))
     return (adversarial.perturbation(grad_p, self.adv_eps, self.adv_norm),
             adversarial.perturbation(grad_q, self.adv_eps, self.adv_norm))
 

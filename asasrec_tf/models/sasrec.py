@@ -14,6 +14,7 @@ import keras
 import tensorflow as tf
 
 from asasrec_tf.models import adversarial
+from asasrec_tf.training.distribution import replica_sum
 from asasrec_tf.models.layers import (ItemPositionEmbedding, PointWiseFeedForward,
                                       SelfAttentionBlock)
 
@@ -81,8 +82,10 @@ class SASRec(keras.Model):
   def sequence_loss(self, batch: Dict[str, tf.Tensor], training: bool,
                     input_delta: Optional[tf.Tensor] = None,
                     output_delta: Optional[tf.Tensor] = None) -> tf.Tensor:
-    """Eq. 5: binary cross-entropy of positives vs negatives, mean over
-    non-padding positions (float32 whatever the compute dtype)."""
+    """Eq. 5: binary cross-entropy of positives vs negatives, mean over the
+    non-padding positions of the global batch (so that replicas' gradients
+    add up to the single-device gradient); float32 whatever the compute
+    dtype."""
     hidden = self(batch["inputs"], item_delta=input_delta, training=training)
     pos = self.embedding.lookup(batch["positives"], output_delta)
     neg = self.embedding.lookup(batch["negatives"], output_delta)
@@ -90,7 +93,8 @@ class SASRec(keras.Model):
     neg_logits = tf.cast(tf.reduce_sum(hidden * neg, -1), tf.float32)
     mask = tf.cast(tf.not_equal(batch["positives"], 0), tf.float32)
     losses = tf.nn.softplus(-pos_logits) + tf.nn.softplus(neg_logits)
-    return tf.reduce_sum(losses * mask) / tf.maximum(tf.reduce_sum(mask), 1.0)
+    count = replica_sum(tf.reduce_sum(mask))
+    return tf.reduce_sum(losses * mask) / tf.maximum(count, 1.0)
 
   def plain_train_step(self, batch):
     """One Adam step on the SASRec loss; returns {'loss': ...}."""
@@ -151,8 +155,8 @@ class ASASRec(SASRec):
       tape.watch(zero)
       clean = self.sequence_loss(batch, training=False, input_delta=zero,
                                  output_delta=zero)
-    return adversarial.perturbation(tape.gradient(clean, zero), self.adv_eps,
-                                    self.adv_norm)
+    gamma = replica_sum(tf.convert_to_tensor(tape.gradient(clean, zero)))
+    return adversarial.perturbation(gamma, self.adv_eps, self.adv_norm)
 
   def train_step(self, data):
     delta = self.adversarial_delta(data)

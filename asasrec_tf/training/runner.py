@@ -92,12 +92,36 @@ def make_scorer(model, maxlen: int):
   return lambda users, histories: fn(tf.constant(histories, tf.int32))
 
 
-def compile_steps(model, sampler):
-  """(plain, adversarial) train steps as tf.functions of one signature."""
-  spec = [sampler.element_spec()]
-  plain = tf.function(model.plain_train_step, input_signature=spec)
-  adv = tf.function(model.train_step, input_signature=spec)
-  return plain, adv
+def compile_steps(model, sampler, strategy=None):
+  """(plain, adversarial) train steps as tf.functions of one signature.
+
+  Under a tf.distribute strategy each step runs on every replica and the
+  logged losses are summed over replicas (each replica's loss is already a
+  share of the global batch's).
+  """
+  if strategy is None or not distributed(strategy):
+    spec = [sampler.element_spec()]
+    return (tf.function(model.plain_train_step, input_signature=spec),
+            tf.function(model.train_step, input_signature=spec))
+  spec = [strategy.experimental_distribute_dataset(
+      sampler.dataset(0)).element_spec]
+
+  def replicated(fn):
+    def step(batch):
+      per_replica = strategy.run(fn, args=(batch,))
+      return {k: strategy.reduce(tf.distribute.ReduceOp.SUM, v, axis=None)
+              for k, v in per_replica.items()}
+    return tf.function(step, input_signature=spec)
+
+  return replicated(model.plain_train_step), replicated(model.train_step)
+
+
+_DEFAULT_STRATEGY = type(tf.distribute.get_strategy())
+
+
+def distributed(strategy) -> bool:
+  """Whether ``strategy`` is a real tf.distribute strategy (not the default)."""
+  return strategy is not None and not isinstance(strategy, _DEFAULT_STRATEGY)
 
 
 def save_weights(model: keras.Model, path: str) -> None:
@@ -140,7 +164,8 @@ class Runner:
   def __init__(self, model, data: SequenceDataset, sampler,
                evaluators: Dict[str, RankingEvaluator], run_dir: str,
                config: TrainConfig, maxlen: int, verbose: bool = True,
-               checkpoint_every: int = 1, resume: bool = False):
+               checkpoint_every: int = 1, resume: bool = False,
+               strategy: Optional[tf.distribute.Strategy] = None):
     self.model = model
     self.data = data
     self.sampler = sampler
@@ -150,6 +175,7 @@ class Runner:
     self.verbose = verbose
     self.checkpoint_every = checkpoint_every
     self.resume = resume
+    self.strategy = strategy
     self.scorer = make_scorer(model, maxlen)
     self.trainable = isinstance(model, keras.Model) and sampler is not None
     # Everything below is saved in checkpoints.
@@ -219,7 +245,10 @@ class Runner:
                               verbose=1 if interactive else 0)
     sums = {}
     steps = 0
-    for step, batch in enumerate(self.sampler.dataset(epoch)):
+    dataset = self.sampler.dataset(epoch)
+    if distributed(self.strategy):
+      dataset = self.strategy.experimental_distribute_dataset(dataset)
+    for step, batch in enumerate(dataset):
       logs = {k: float(v) for k, v in step_fn(batch).items()}
       if not all(math.isfinite(v) for v in logs.values()):
         kept = (f"the checkpoint of epoch {self.epoch} is kept in "
@@ -239,8 +268,8 @@ class Runner:
     if self.verbose and not interactive:
       self._log(f"epoch {epoch:4d}/{self.config.epochs}: loss "
                 f"{means.get('loss', math.nan):.4f} ({seconds:.2f} s)")
-    lr = self.model.optimizer.learning_rate
-    self._scalars("train", {**means, "learning_rate": float(lr),
+    lr = float(np.asarray(self.model.optimizer.learning_rate.numpy()))
+    self._scalars("train", {**means, "learning_rate": lr,
                             "epoch_seconds": seconds}, epoch)
     return means
 
@@ -282,7 +311,7 @@ class Runner:
       self._evaluate_epoch(0, {})
     plain = adv = None
     if self.trainable:
-      plain, adv = compile_steps(self.model, self.sampler)
+      plain, adv = compile_steps(self.model, self.sampler, self.strategy)
     while self.epoch < epochs and not self.stopped:
       epoch = self.epoch + 1
       step_fn = adv if epoch > cfg.pretrain_epochs else plain
