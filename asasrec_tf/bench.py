@@ -1,0 +1,252 @@
+"""Benchmark: training step, epoch, evaluation and data-loading times.
+
+  python -m asasrec_tf.bench [--quick] [--data_dir=../shared/data] [--out=results/bench.md]
+
+Each case runs in its own process (so that its peak RSS is its own) and
+prints one JSON line; this driver collects them into a Markdown table with
+the machine's description. Medians are over at least 20 steps after warm-up.
+FLOPs are estimated analytically (multiply-adds x 2 of the matrix products,
+x3 for forward + backward; ASASRec adds the perturbation pass and the second
+loss) and divided by the median step time.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from absl import app, flags  # noqa: E402
+
+flags.DEFINE_bool("quick", False, "A reduced run (fewer steps, smaller eval "
+                  "case) that finishes in about two minutes.")
+flags.DEFINE_string("bench_data_dir", "../shared/data", "Where video/ and "
+                    "ml-1m/ raw files are.")
+flags.DEFINE_string("out", "results/bench.md", "Markdown output ('' = none).")
+flags.DEFINE_string("case", None, "Internal: run one case and print JSON.")
+flags.DEFINE_integer("steps", 30, "Timed steps per training case.")
+
+FLAGS = flags.FLAGS
+
+TRAIN_CASES = {
+    "a": ("video", "50", 128, "Video, maxlen 50, batch 128 (kang205/pmixer)"),
+    "b": ("video", "auto", 512, "Video, paper setting (maxlen auto, batch 512)"),
+    "c": ("ml-1m", "200", 128, "ML-1M, maxlen 200, batch 128 (SASRec's ML-1M)"),
+}
+
+
+def _peak_rss_mb() -> float:
+  return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def sasrec_step_flops(batch: int, maxlen: int, d: int, blocks: int,
+                      num_items: int, adversarial: bool) -> float:
+  """Analytic FLOPs of one training step (see the module doc)."""
+  per_block = 2 * batch * maxlen * d * d * 5 + 2 * batch * maxlen * maxlen * d * 2
+  logits = 2 * batch * maxlen * d * 2
+  forward = blocks * per_block + logits
+  adam = 12 * ((num_items + 1) * d + maxlen * d + blocks * 5 * d * d)
+  if adversarial:
+    return 3 * forward * 3 + adam  # perturbation pass + clean + perturbed
+  return 3 * forward + adam
+
+
+def _train_case(key: str, model_name: str, quick: bool, steps: int):
+  import numpy as np
+  import tensorflow as tf
+  from asasrec_tf.data import loader
+  from asasrec_tf.data.sampler import TrainingSampler
+  from asasrec_tf.evaluation.ranking import RankingEvaluator
+  from asasrec_tf.models import factory
+  from asasrec_tf.training import runner
+
+  dataset, maxlen_flag, batch_size, _ = TRAIN_CASES[key]
+  data = loader.load(dataset, data_dir=FLAGS.bench_data_dir, split="loo",
+                     cache_dir=os.path.join(tempfile.gettempdir(),
+                                            "asasrec_bench_cache"))
+  maxlen = factory.resolve_maxlen(maxlen_flag, data)
+  model = factory.build(model_name, data, maxlen)
+  sampler = TrainingSampler(data, maxlen, batch_size, seed=0)
+  plain, adv = runner.compile_steps(model, sampler)
+  step = adv if model_name == "asasrec" else plain
+  steps = 8 if quick else steps
+  # Fed from the real pipeline.
+  it = iter(sampler.dataset(1).repeat())
+  for _ in range(3):
+    step(next(it))
+  times = []
+  for _ in range(steps):
+    t = time.perf_counter()
+    float(step(next(it))["loss"])
+    times.append(time.perf_counter() - t)
+  pipeline_ms = statistics.median(times) * 1e3
+  # Fed from tensors already in memory.
+  batches = [next(it) for _ in range(steps)]
+  times = []
+  for b in batches:
+    t = time.perf_counter()
+    float(step(b)["loss"])
+    times.append(time.perf_counter() - t)
+  memory_ms = statistics.median(times) * 1e3
+  # One whole epoch through the real loop (quick: estimated from the step).
+  if quick:
+    epoch_s = pipeline_ms / 1e3 * sampler.steps_per_epoch
+  else:
+    t = time.perf_counter()
+    for b in sampler.dataset(2):
+      float(step(b)["loss"])
+    epoch_s = time.perf_counter() - t
+  evaluator = RankingEvaluator(data, "test", maxlen, ks=(10, 100))
+  scorer = runner.make_scorer(model, maxlen)
+  evaluator.evaluate(scorer)  # trace
+  eval_s = evaluator.evaluate(scorer).seconds
+  flops = sasrec_step_flops(batch_size, maxlen, 64, 2, data.num_items,
+                            model_name == "asasrec")
+  return {"case": key, "model": model_name, "maxlen": maxlen,
+          "batch": batch_size, "step_ms": pipeline_ms,
+          "step_ms_in_memory": memory_ms, "epoch_s": epoch_s,
+          "epoch_estimated": quick, "eval_s": eval_s,
+          "gflop_per_step": flops / 1e9,
+          "gflops": flops / 1e9 / (pipeline_ms / 1e3),
+          "peak_rss_mb": _peak_rss_mb()}
+
+
+def _eval_case(quick: bool):
+  import numpy as np
+  from asasrec_tf.data.dataset import SequenceDataset
+  from asasrec_tf.evaluation.ranking import RankingEvaluator
+  from asasrec_tf.models import factory
+  from asasrec_tf.training import runner
+  users, items = (5220, 57289) if quick else (52204, 57289)
+  # Beauty's shape: 57,289 items, about 6.6 training items per user.
+  rng = np.random.default_rng(0)
+  lengths = rng.integers(3, 11, size=users)
+  data = SequenceDataset(
+      name="beauty-scale", split="loo", num_items=items,
+      train_offsets=np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64),
+      train_items=rng.integers(1, items + 1, size=lengths.sum()).astype(np.int32),
+      valid_items=np.zeros(users, np.int32),
+      test_items=rng.integers(1, items + 1, size=users).astype(np.int32),
+      user_ids=np.arange(users), item_ids=np.arange(-1, items))
+  model = factory.build("sasrec", data, 50)
+  evaluator = RankingEvaluator(data, "test", 50, ks=(10, 100))
+  scorer = runner.make_scorer(model, 50)
+  result = evaluator.evaluate(scorer)
+  return {"case": "d", "users": int(len(evaluator.users)),
+          "items": int(data.num_items), "eval_s": result.seconds,
+          "peak_rss_mb": _peak_rss_mb()}
+
+
+def _load_case():
+  from asasrec_tf.data import loader
+  with tempfile.TemporaryDirectory() as cache:
+    t = time.perf_counter()
+    loader.load("ml-1m", data_dir=FLAGS.bench_data_dir, split="loo",
+                cache_dir=cache)
+    first = time.perf_counter() - t
+    t = time.perf_counter()
+    loader.load("ml-1m", data_dir=FLAGS.bench_data_dir, split="loo",
+                cache_dir=cache)
+    second = time.perf_counter() - t
+  return {"case": "e", "first_s": first, "second_s": second,
+          "peak_rss_mb": _peak_rss_mb()}
+
+
+def run_case(case: str) -> dict:
+  if case == "d":
+    return _eval_case(FLAGS.quick)
+  if case == "e":
+    return _load_case()
+  key, model_name = case.split("_", 1)
+  return _train_case(key, model_name, FLAGS.quick, FLAGS.steps)
+
+
+def machine() -> str:
+  import tensorflow as tf
+  cpu = platform.processor() or "unknown CPU"
+  try:
+    with open("/proc/cpuinfo") as f:
+      for line in f:
+        if line.startswith("model name"):
+          cpu = line.split(":", 1)[1].strip()
+          break
+  except OSError:
+    pass
+  gpus = tf.config.list_physical_devices("GPU")
+  return (f"{cpu}, {os.cpu_count()} cores, "
+          f"{len(gpus)} GPU(s), TensorFlow {tf.__version__}")
+
+
+def table(rows, quick: bool) -> str:
+  lines = ["| case | model | maxlen | batch | ms/step (pipeline) | ms/step "
+           "(in memory) | s/epoch | eval s | GFLOP/step | GFLOP/s | peak RSS MB |",
+           "|---|---|---|---|---|---|---|---|---|---|---|"]
+  for r in rows:
+    if r["case"] in TRAIN_CASES:
+      epoch = f"{r['epoch_s']:.2f}" + (" (est.)" if r["epoch_estimated"] else "")
+      lines.append(
+          f"| ({r['case']}) {TRAIN_CASES[r['case']][3]} | {r['model']} | "
+          f"{r['maxlen']} | {r['batch']} | {r['step_ms']:.1f} | "
+          f"{r['step_ms_in_memory']:.1f} | {epoch} | {r['eval_s']:.2f} | "
+          f"{r['gflop_per_step']:.3f} | {r['gflops']:.1f} | "
+          f"{r['peak_rss_mb']:.0f} |")
+  for r in rows:
+    if r["case"] == "d":
+      lines.append(f"| (d) evaluation only, {r['users']:,} users x "
+                   f"{r['items']:,} items, maxlen 50 | sasrec | 50 | | | | | "
+                   f"{r['eval_s']:.2f} | | | {r['peak_rss_mb']:.0f} |")
+    if r["case"] == "e":
+      lines.append(f"| (e) ML-1M load: parse {r['first_s']:.2f} s, cache "
+                   f"{r['second_s']:.3f} s | | | | | | | | | | "
+                   f"{r['peak_rss_mb']:.0f} |")
+  ratios = {}
+  for r in rows:
+    if r["case"] in TRAIN_CASES:
+      ratios.setdefault(r["case"], {})[r["model"]] = r["step_ms"]
+  notes = [f"- ASASRec / SASRec step, case ({k}): {v['asasrec'] / v['sasrec']:.2f}x"
+           for k, v in sorted(ratios.items()) if len(v) == 2]
+  pipe = [f"- case ({r['case']}) {r['model']}: pipeline / in-memory step "
+          f"{r['step_ms'] / r['step_ms_in_memory']:.2f}x"
+          for r in rows if r["case"] in TRAIN_CASES]
+  head = f"Machine: {machine()}. {'Quick run. ' if quick else ''}"
+  return "\n".join([head, "", *lines, "", *notes, *pipe]) + "\n"
+
+
+def main(argv):
+  del argv
+  if FLAGS.case:
+    print(json.dumps(run_case(FLAGS.case)))
+    return
+  cases = [f"{k}_{m}" for k in TRAIN_CASES for m in ("sasrec", "asasrec")]
+  cases += ["d", "e"]
+  if FLAGS.quick:
+    cases = ["a_sasrec", "a_asasrec", "d", "e"]
+  rows = []
+  for case in cases:
+    cmd = [sys.executable, "-m", "asasrec_tf.bench", f"--case={case}",
+           f"--bench_data_dir={FLAGS.bench_data_dir}", f"--steps={FLAGS.steps}"]
+    if FLAGS.quick:
+      cmd.append("--quick")
+    print(f"running case {case} ...", file=sys.stderr, flush=True)
+    out = subprocess.run(cmd, capture_output=True, text=True)
+    if out.returncode != 0:
+      print(out.stderr[-3000:], file=sys.stderr)
+      raise SystemExit(f"case {case} failed")
+    rows.append(json.loads(out.stdout.strip().splitlines()[-1]))
+  text = table(rows, FLAGS.quick)
+  print(text)
+  if FLAGS.out:
+    from asasrec_tf.data.dataset import atomic_write_text
+    atomic_write_text(FLAGS.out, text)
+
+
+if __name__ == "__main__":
+  app.run(main)
