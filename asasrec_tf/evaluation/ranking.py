@@ -80,29 +80,38 @@ class EvalResult:
     tf.TensorSpec([None], tf.int32),
     tf.TensorSpec([None, 2], tf.int64)])
 def _full_ranks(scores, targets, excluded):
-  """Ranks among all items but ``excluded`` ([m, 2] (row, item) pairs)."""
+  """Ranks among all items but ``excluded`` ([m, 2] unique (row, item) pairs,
+  which include padding and the held-out item itself).
+
+  Counts over the whole row, then subtracts what the few excluded items
+  contributed, so no [B, I + 1] mask is ever built.
+  """
   target_scores = tf.gather(scores, targets, batch_dims=1)
-  candidate = tf.tensor_scatter_nd_update(
-      tf.ones_like(scores, dtype=tf.bool), excluded,
-      tf.zeros(tf.shape(excluded)[:1], dtype=tf.bool))
-  return _count_not_below(scores, target_scores, candidate)
+  t = target_scores[:, None]
+  counted = tf.reduce_sum(
+      tf.cast(scores >= t, tf.int32) + tf.cast(tf.math.is_nan(scores),
+                                               tf.int32), axis=1)
+  rows = excluded[:, 0]
+  ex_scores = tf.gather_nd(scores, excluded)
+  ex_counted = tf.cast((ex_scores >= tf.gather(target_scores, rows)) |
+                       tf.math.is_nan(ex_scores), tf.int32)
+  batch = tf.shape(scores)[0]
+  counted -= tf.math.unsorted_segment_sum(ex_counted, rows, batch)
+  candidates = tf.shape(scores)[1] - tf.math.unsorted_segment_sum(
+      tf.ones_like(rows, tf.int32), rows, batch)
+  # A NaN held-out score: every candidate counts against it.
+  return tf.where(tf.math.is_nan(target_scores), candidates, counted)
 
 
-def _count_not_below(scores, target_scores, candidate=None):
-  """[B] candidates scored >= the target; NaN counts against the target.
+def _count_not_below(scores, target_scores):
+  """[B] entries of [B, N] ``scores`` >= the target; NaN counts against it.
 
   (Written without logical_not(a < b): graph rewriting turns that into
   a >= b, which is false for NaN.)
   """
-  scores = tf.where(tf.math.is_nan(scores), tf.constant(float("inf")), scores)
-  hits = scores >= target_scores[:, None]
-  if candidate is not None:
-    hits &= candidate
-    total = tf.reduce_sum(tf.cast(candidate, tf.int32), axis=1)
-  else:
-    total = tf.fill(tf.shape(target_scores), tf.shape(scores)[1])
+  hits = (scores >= target_scores[:, None]) | tf.math.is_nan(scores)
   counts = tf.reduce_sum(tf.cast(hits, tf.int32), axis=1)
-  return tf.where(tf.math.is_nan(target_scores), total, counts)
+  return tf.where(tf.math.is_nan(target_scores), tf.shape(scores)[1], counts)
 
 
 @tf.function(input_signature=[
@@ -206,7 +215,8 @@ class RankingEvaluator:
                                probs)
 
   def _excluded(self, start: int, stop: int) -> np.ndarray:
-    """[m, 2] (row, item) pairs that are not candidates for rows start:stop."""
+    """[m, 2] unique (row, item) pairs that are not candidates for rows
+    start:stop: the history, padding and the held-out item."""
     users = self.users[start:stop]
     n = len(users)
     begins, ends = self._offsets[users], self._offsets[users + 1]
@@ -216,10 +226,11 @@ class RankingEvaluator:
                                                   lengths)
     hist = self._items[np.repeat(begins, lengths) + within]
     ar = np.arange(n)
-    return np.stack([np.concatenate([rows, ar, ar]),
-                     np.concatenate([hist, np.zeros(n, np.int64),
-                                     self.targets[start:stop]])],
-                    axis=1).astype(np.int64)
+    keys = np.unique(np.concatenate([
+        rows * (self.num_items + 1) + hist, ar * (self.num_items + 1),
+        ar * (self.num_items + 1) + self.targets[start:stop]]).astype(np.int64))
+    return np.stack([keys // (self.num_items + 1), keys % (self.num_items + 1)],
+                    axis=1)
 
   def evaluate(self, scorer: Scorer) -> EvalResult:
     """Scores all evaluated users in batches and ranks their held-out items."""
