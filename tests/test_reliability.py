@@ -31,6 +31,23 @@ def run(results_dir, *extra):
     return json.load(f), out.stdout
 
 
+def kill_after_first_checkpoint(results_dir, max_delay=0.0):
+  """Starts a run, SIGKILLs it up to ``max_delay`` s after its first
+  checkpoint; returns the epoch of the checkpoint it left."""
+  state = results_dir / "r" / "checkpoint.json"
+  proc = subprocess.Popen(command(results_dir), cwd=REPO,
+                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+  deadline = time.time() + 300
+  while not state.exists() and time.time() < deadline:
+    time.sleep(0.05)
+  assert state.exists(), "no checkpoint was written"
+  time.sleep(random.Random(os.getpid()).uniform(0.0, max_delay))
+  proc.send_signal(signal.SIGKILL)
+  proc.wait()
+  assert not (results_dir / "r" / "results.json").exists(), "killed too late"
+  return json.loads(state.read_text())["epoch"]
+
+
 def tensorboard_steps(run_dir, tag):
   from tensorboard.backend.event_processing import event_accumulator
   acc = event_accumulator.EventAccumulator(os.path.join(run_dir, "tensorboard"))
@@ -52,19 +69,7 @@ def test_deterministic_runs_are_identical(reference, tmp_path):
 
 
 def test_sigkill_then_resume_matches_the_uninterrupted_run(reference, tmp_path):
-  rng = random.Random(os.getpid())
-  state = tmp_path / "r" / "checkpoint.json"
-  proc = subprocess.Popen(command(tmp_path), cwd=REPO,
-                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-  deadline = time.time() + 300
-  while not state.exists() and time.time() < deadline:
-    time.sleep(0.05)
-  assert state.exists(), "no checkpoint was written"
-  time.sleep(rng.uniform(0.0, 1.0))
-  proc.send_signal(signal.SIGKILL)
-  proc.wait()
-  assert not (tmp_path / "r" / "results.json").exists(), "killed too late"
-  killed_after = json.loads(state.read_text())["epoch"]
+  killed_after = kill_after_first_checkpoint(tmp_path, max_delay=1.0)
 
   resumed, stdout = run(tmp_path)
   assert f"resuming {tmp_path}/r after epoch {killed_after}" in stdout
@@ -78,14 +83,7 @@ def test_sigkill_then_resume_matches_the_uninterrupted_run(reference, tmp_path):
 
 
 def test_changed_flags_are_refused_on_resume(tmp_path):
-  state = tmp_path / "r" / "checkpoint.json"
-  proc = subprocess.Popen(command(tmp_path), cwd=REPO,
-                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-  deadline = time.time() + 300
-  while not state.exists() and time.time() < deadline:
-    time.sleep(0.05)
-  proc.send_signal(signal.SIGKILL)
-  proc.wait()
+  kill_after_first_checkpoint(tmp_path)
   out = subprocess.run(command(tmp_path, "--adv_eps=0.1"), capture_output=True,
                        text=True, cwd=REPO, timeout=300)
   assert out.returncode == 2
