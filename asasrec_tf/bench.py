@@ -60,8 +60,6 @@ def sasrec_step_flops(batch: int, maxlen: int, d: int, blocks: int,
 
 
 def _train_case(key: str, model_name: str, quick: bool, steps: int):
-  import numpy as np
-  import tensorflow as tf
   from asasrec_tf.data import loader
   from asasrec_tf.data.sampler import TrainingSampler
   from asasrec_tf.evaluation.ranking import RankingEvaluator

@@ -9,7 +9,6 @@ from asasrec_tf.artifacts import Served
 from asasrec_tf.export import export
 from asasrec_tf.recommend import recommend
 
-from tests.conftest import REPO
 
 # Runs in a fresh interpreter where importing asasrec_tf is impossible.
 LOADER = """

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Optional, Union
 
-import keras
 from absl import flags
 
 from asasrec_tf.data.dataset import SequenceDataset

@@ -12,7 +12,7 @@ import fcntl
 import json
 import os
 import time
-from typing import Dict, Optional
+from typing import Dict
 
 from asasrec_tf.data.dataset import atomic_write_text
 from asasrec_tf.errors import UserError

@@ -3,7 +3,6 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from asasrec_tf.models import adversarial
 from asasrec_tf.models.sasrec import ASASRec, SASRec
 
 NUM_ITEMS, MAXLEN, D = 9, 4, 8

@@ -1,6 +1,5 @@
 """Crash-safety of checkpoints and results, by failing writes on purpose."""
 
-import json
 import os
 
 import keras
