@@ -52,7 +52,7 @@ def finished_runs(tmp_path_factory):
   import sys
   root = tmp_path_factory.mktemp("runs")
   runs = {}
-  for model in ("sasrec", "bpr", "mostpop"):
+  for model in ("sasrec", "asasrec", "bpr", "apr", "mostpop"):
     out = subprocess.run(
         [sys.executable, "-m", "asasrec_tf.main", f"--model={model}",
          "--epochs=2", "--eval_every=2", "--synthetic_users=120",

@@ -17,7 +17,7 @@ def cli(*args):
                         capture_output=True, text=True, cwd=REPO, timeout=120)
 
 
-@pytest.mark.parametrize("model", ["sasrec", "bpr", "mostpop"])
+@pytest.mark.parametrize("model", ["sasrec", "asasrec", "bpr", "apr", "mostpop"])
 def test_user_top_n_excludes_history_and_follows_scores(finished_runs, model):
   served = Served(finished_runs[model])
   user = served.user_ids[3]

@@ -145,3 +145,34 @@ def test_apr_starts_from_a_bpr_checkpoint(synthetic, tmp_path):
   runner.load_init_checkpoint(apr, str(tmp_path / "b.weights.h5"))
   np.testing.assert_array_equal(apr.user_embedding.numpy(),
                                 bpr.user_embedding.numpy())
+
+
+def test_divergence_later_keeps_the_last_good_checkpoint(synthetic, tmp_path,
+                                                         monkeypatch):
+  from asasrec_tf.errors import TrainingError
+  from asasrec_tf.training import checkpoint
+  fit(synthetic, tmp_path, "sasrec", epochs=1)  # checkpoint of epoch 1
+  real = runner.compile_steps
+
+  def poisoned(model, sampler, strategy=None):
+    plain, _ = real(model, sampler, strategy)
+
+    def step(batch):
+      logs = dict(plain(batch))
+      logs["loss"] = tf.constant(float("inf"))
+      return logs
+    return step, step
+
+  monkeypatch.setattr(runner, "compile_steps", poisoned)
+  keras.utils.set_random_seed(0)
+  model = factory.build("sasrec", synthetic, 20, hidden_units=32,
+                        dropout_rate=0.2, lr=0.005)
+  r = runner.Runner(model, synthetic, TrainingSampler(synthetic, 20, 128),
+                    protocol.build_evaluators(synthetic, 20, PROTO),
+                    str(tmp_path), runner.TrainConfig(epochs=3, eval_every=4),
+                    20, verbose=False, resume=True)
+  with pytest.raises(TrainingError,
+                     match=r"epoch 2, step 1 .*checkpoint of epoch 1 is kept"):
+    r.fit()
+  assert json.load(open(tmp_path / "checkpoint.json"))["epoch"] == 1
+  assert checkpoint.exists(str(tmp_path))
