@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Optional, Union
 
+import keras
 from absl import flags
 
 from asasrec_tf.data.dataset import SequenceDataset
@@ -40,6 +41,10 @@ flags.DEFINE_float("adv_reg", 1.0, "Weight lambda of the adversarial loss.",
 flags.DEFINE_enum("adv_target", "both", list(ADV_TARGETS),
                   "Where the perturbation goes: both (Eq. 9: input and output "
                   "item embeddings), output (the authors' code), input.")
+flags.DEFINE_enum("mixed_precision", "none",
+                  ["none", "mixed_float16", "mixed_bfloat16"],
+                  "Compute in float16/bfloat16 with float32 variables and "
+                  "losses (for accelerators; float16 adds loss scaling).")
 flags.DEFINE_enum("adv_norm", "row", list(adversarial.NORMS),
                   "Normalise the gradient per item row or over the table.")
 
@@ -69,11 +74,15 @@ def build(name: str, data: SequenceDataset, maxlen: int, hidden_units: int = 64,
           num_blocks: int = 2, num_heads: int = 1, dropout_rate: float = 0.5,
           lr: Optional[float] = None, adv_eps: float = 0.5,
           adv_reg: float = 1.0, adv_target: str = "both",
-          adv_norm: str = "row") -> Union[SASRec, BPRMF, MostPop]:
+          adv_norm: str = "row", mixed_precision: str = "none"
+          ) -> Union[SASRec, BPRMF, MostPop]:
   """A compiled, built model (or MostPop, which needs no training).
 
-  ``lr`` None means the model's default (DEFAULT_LR).
+  ``lr`` None means the model's default (DEFAULT_LR). ``mixed_precision``
+  sets Keras' global dtype policy before the model is built.
   """
+  keras.mixed_precision.set_global_policy(
+      "float32" if mixed_precision == "none" else mixed_precision)
   if name == "mostpop":
     return MostPop(data.item_popularity())
   lr = resolved_lr(name, lr)
@@ -100,7 +109,10 @@ def build(name: str, data: SequenceDataset, maxlen: int, hidden_units: int = 64,
   else:
     raise UserError(f"--model must be one of {', '.join(MODELS)}, got {name!r}")
   model.build_for_inputs()
-  model.compile(optimizer=DenseAdam(learning_rate=lr, beta_2=0.98))
+  optimizer = DenseAdam(learning_rate=lr, beta_2=0.98)
+  if mixed_precision == "mixed_float16":
+    optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
+  model.compile(optimizer=optimizer)
   # Create the optimizer's slots now, not inside the first traced step
   # (which would make tf.function trace twice).
   model.optimizer.build(model.trainable_variables)
@@ -112,7 +124,8 @@ def build_from_flags(data: SequenceDataset, maxlen: int):
                num_blocks=FLAGS.num_blocks, num_heads=FLAGS.num_heads,
                dropout_rate=FLAGS.dropout_rate, lr=FLAGS.lr,
                adv_eps=FLAGS.adv_eps, adv_reg=FLAGS.adv_reg,
-               adv_target=FLAGS.adv_target, adv_norm=FLAGS.adv_norm)
+               adv_target=FLAGS.adv_target, adv_norm=FLAGS.adv_norm,
+               mixed_precision=FLAGS.mixed_precision)
 
 
 def resolved_lr(name: str, lr: Optional[float]) -> Optional[float]:

@@ -155,6 +155,9 @@ class ASASRec(SASRec):
       tape.watch(zero)
       clean = self.sequence_loss(batch, training=False, input_delta=zero,
                                  output_delta=zero)
+      # Loss scaling (float16) keeps small gradients from underflowing; the
+      # scale does not change the normalised direction.
+      clean = self.optimizer.scale_loss(clean)
     gamma = replica_sum(tf.convert_to_tensor(tape.gradient(clean, zero)))
     return adversarial.perturbation(gamma, self.adv_eps, self.adv_norm)
 

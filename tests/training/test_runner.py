@@ -176,3 +176,20 @@ def test_divergence_later_keeps_the_last_good_checkpoint(synthetic, tmp_path,
     r.fit()
   assert json.load(open(tmp_path / "checkpoint.json"))["epoch"] == 1
   assert checkpoint.exists(str(tmp_path))
+
+
+@pytest.mark.parametrize("policy", ["mixed_bfloat16", "mixed_float16"])
+def test_mixed_precision_still_learns(synthetic, tmp_path, policy):
+  _, pop = fit(synthetic, tmp_path / "pop", "mostpop")
+  try:
+    r, res = fit(synthetic, tmp_path / policy, "sasrec", epochs=8,
+                 mixed_precision=policy)
+    assert r.model.embedding.compute_dtype != "float32"
+    # the adversarial step too: a NaN/Inf loss would raise TrainingError
+    fit(synthetic, tmp_path / f"adv-{policy}", "asasrec", epochs=2,
+        mixed_precision=policy)
+  finally:
+    keras.mixed_precision.set_global_policy("float32")
+  losses = [h["train"]["loss"] for h in res["history"]]
+  assert all(np.isfinite(losses))
+  assert res["metrics"]["test"]["hr@10"] >= 2 * pop["metrics"]["test"]["hr@10"]
