@@ -20,7 +20,6 @@ import tensorflow as tf  # noqa: E402
 from absl import flags  # noqa: E402
 
 from asasrec_tf.data import loader  # noqa: E402
-from asasrec_tf.data.sampler import PairSampler, TrainingSampler  # noqa: E402
 from asasrec_tf import artifacts, errors  # noqa: E402
 from asasrec_tf.evaluation import protocol  # noqa: E402
 from asasrec_tf.models import factory  # noqa: E402
@@ -56,11 +55,8 @@ def main(argv):
       runner.load_init_checkpoint(model, FLAGS.init_checkpoint)
   evaluators = protocol.build_evaluators(data, maxlen, proto,
                                          FLAGS.eval_batch_size, FLAGS.eval_seed)
-  sampler = None
-  if FLAGS.model in factory.SEQUENTIAL:
-    sampler = TrainingSampler(data, maxlen, FLAGS.batch_size, FLAGS.seed)
-  elif FLAGS.model in factory.PAIRWISE:
-    sampler = PairSampler(data, FLAGS.batch_size, FLAGS.seed)
+  sampler = factory.build_sampler(FLAGS.model, data, maxlen, FLAGS.batch_size,
+                                  FLAGS.seed)
   name = FLAGS.run_name or rundir.default_name(data.name, FLAGS.model,
                                                data.split, FLAGS.seed)
   # Only the chief of a multi-worker cluster writes the real run directory.

@@ -8,6 +8,7 @@ import keras
 from absl import flags
 
 from asasrec_tf.data.dataset import SequenceDataset
+from asasrec_tf.data.sampler import PairSampler, TrainingSampler
 from asasrec_tf.errors import UserError
 from asasrec_tf.models import adversarial
 from asasrec_tf.models.mf import APR, BPRMF
@@ -133,3 +134,13 @@ def resolved_lr(name: str, lr: Optional[float]) -> Optional[float]:
   if name == "mostpop":
     return None
   return DEFAULT_LR[name] if lr is None else lr
+
+
+def build_sampler(name: str, data: SequenceDataset, maxlen: int,
+                  batch_size: int, seed: int):
+  """The training-batch sampler ``name`` learns from (None for MostPop)."""
+  if name in SEQUENTIAL:
+    return TrainingSampler(data, maxlen, batch_size, seed)
+  if name in PAIRWISE:
+    return PairSampler(data, batch_size, seed)
+  return None
