@@ -1,0 +1,20 @@
+"""Prints the statistics of a dataset as one JSON object.
+
+  python -m asasrec_tf.data --dataset=video --data_dir=../shared/data --split=loo
+"""
+
+import json
+
+
+from asasrec_tf.data import loader
+from asasrec_tf import errors
+
+
+def main(argv):
+  if len(argv) > 1:
+    raise errors.UserError(f"unexpected arguments: {' '.join(argv[1:])}")
+  print(json.dumps(loader.load_from_flags().stats()))
+
+
+if __name__ == "__main__":
+  errors.run(main)

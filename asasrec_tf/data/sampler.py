@@ -1,0 +1,175 @@
+"""Training batches, re-sampled every epoch.
+
+``TrainingSampler`` feeds sequential models, ``PairSampler`` pairwise (BPR)
+models.
+
+For each user with training items, the input is the last ``maxlen`` training
+items but one and the positives are the same window shifted by one (the next
+item at every position), left-padded with 0. One negative per non-padding
+position is drawn uniformly from the items outside the user's training
+history (the only history a model may know; held-out items are not excluded,
+which would leak them). Everything is vectorised numpy; the epoch's arrays
+feed a ``tf.data`` pipeline.
+
+Epoch ``e`` draws from ``np.random.default_rng([seed, e])``, so any epoch can
+be reproduced (or resumed) on its own.
+"""
+
+from __future__ import annotations
+
+from typing import Dict, Tuple
+
+import numpy as np
+import tensorflow as tf
+
+from asasrec_tf.data.dataset import SequenceDataset, tail_matrix
+from asasrec_tf.errors import UserError
+
+
+def history_keys(offsets: np.ndarray, items: np.ndarray,
+                 num_items: int) -> np.ndarray:
+  """Sorted unique ``user * (I + 1) + item`` keys of a CSR history."""
+  users = np.repeat(np.arange(len(offsets) - 1, dtype=np.int64),
+                    np.diff(offsets))
+  return np.unique(users * (num_items + 1) + items)
+
+
+def contains(keys: np.ndarray, users: np.ndarray, items: np.ndarray,
+             num_items: int) -> np.ndarray:
+  """Whether each (user, item) pair is among ``keys`` (from history_keys)."""
+  q = users.astype(np.int64) * (num_items + 1) + items
+  idx = np.searchsorted(keys, q)
+  idx = np.minimum(idx, len(keys) - 1)
+  return keys[idx] == q if len(keys) else np.zeros(q.shape, dtype=bool)
+
+
+def sample_excluding(rng: np.random.Generator, keys: np.ndarray,
+                     users: np.ndarray, num_items: int,
+                     probs: np.ndarray = None) -> np.ndarray:
+  """One item per entry of ``users``, never in that user's ``keys``.
+
+  Args:
+    rng: random generator.
+    keys: history keys (history_keys) of the items to exclude.
+    users: [...] user of every draw.
+    num_items: I; items are drawn from 1..I.
+    probs: [I] optional sampling distribution over items 1..I (uniform when
+      None).
+
+  Returns:
+    items with the shape of ``users``.
+  """
+  def draw(n):
+    if probs is None:
+      return rng.integers(1, num_items + 1, size=n)
+    return rng.choice(num_items, size=n, p=probs) + 1
+
+  flat_users = users.reshape(-1)
+  out = draw(flat_users.size)
+  bad = np.flatnonzero(contains(keys, flat_users, out, num_items))
+  while bad.size:
+    out[bad] = draw(bad.size)
+    bad = bad[contains(keys, flat_users[bad], out[bad], num_items)]
+  return out.reshape(users.shape).astype(np.int32)
+
+
+class TrainingSampler:
+  """Shuffled epochs of (inputs, positives, negatives), each [batch, maxlen]."""
+
+  def __init__(self, data: SequenceDataset, maxlen: int, batch_size: int,
+               seed: int = 0):
+    if maxlen < 1 or batch_size < 1:
+      raise ValueError("maxlen and batch_size must be positive")
+    self.num_items = data.num_items
+    self.maxlen = maxlen
+    self.batch_size = batch_size
+    self.seed = seed
+    self.users = np.flatnonzero(data.train_lengths >= 1)
+    window = tail_matrix(data.train_offsets, data.train_items, self.users,
+                         maxlen + 1)
+    self.inputs = np.ascontiguousarray(window[:, :-1])
+    self.positives = np.ascontiguousarray(window[:, 1:])
+    self.keys = history_keys(data.train_offsets, data.train_items,
+                             data.num_items)
+    distinct = np.bincount(self.keys // (data.num_items + 1),
+                           minlength=data.num_users)
+    full = np.flatnonzero(distinct >= data.num_items)
+    if full.size:
+      raise UserError(f"{data.name}: user {data.user_ids[full[0]]} has "
+                      "interacted with every item, so no negative can be "
+                      "sampled for them")
+
+  @property
+  def num_users(self) -> int:
+    return len(self.users)
+
+  @property
+  def steps_per_epoch(self) -> int:
+    return -(-self.num_users // self.batch_size)
+
+  def epoch_arrays(self, epoch: int) -> Dict[str, np.ndarray]:
+    """The epoch's examples, shuffled: int32 ``users`` [n] and ``inputs``,
+    ``positives``, ``negatives`` [n, maxlen]."""
+    rng = np.random.default_rng([self.seed, epoch])
+    perm = rng.permutation(self.num_users)
+    positives = self.positives[perm]
+    rows = np.broadcast_to(self.users[perm][:, None], positives.shape)
+    negatives = np.zeros_like(positives)
+    real = positives > 0
+    negatives[real] = sample_excluding(rng, self.keys, rows[real],
+                                       self.num_items)
+    return {"users": self.users[perm].astype(np.int32),
+            "inputs": self.inputs[perm], "positives": positives,
+            "negatives": negatives}
+
+  def dataset(self, epoch: int) -> tf.data.Dataset:
+    """The epoch as batches of dicts of int32 tensors (see epoch_arrays)."""
+    arrays = self.epoch_arrays(epoch)
+    return tf.data.Dataset.from_tensor_slices(arrays).batch(
+        self.batch_size).prefetch(tf.data.AUTOTUNE)
+
+  def element_spec(self) -> Dict[str, tf.TensorSpec]:
+    spec = tf.TensorSpec([None, self.maxlen], tf.int32)
+    return {"users": tf.TensorSpec([None], tf.int32), "inputs": spec,
+            "positives": spec, "negatives": spec}
+
+
+class PairSampler:
+  """Shuffled epochs of (user, positive, negative) triples for BPR/APR.
+
+  Every training interaction is one example per epoch; its negative is drawn
+  uniformly from the items outside the user's training history.
+  """
+
+  def __init__(self, data: SequenceDataset, batch_size: int, seed: int = 0):
+    if batch_size < 1:
+      raise ValueError("batch_size must be positive")
+    self.num_items = data.num_items
+    self.batch_size = batch_size
+    self.seed = seed
+    self.users = np.repeat(np.arange(data.num_users, dtype=np.int32),
+                           data.train_lengths)
+    self.items = data.train_items.astype(np.int32)
+    self.keys = history_keys(data.train_offsets, data.train_items,
+                             data.num_items)
+
+  @property
+  def steps_per_epoch(self) -> int:
+    return -(-len(self.users) // self.batch_size)
+
+  def epoch_arrays(self, epoch: int) -> Dict[str, np.ndarray]:
+    """The epoch's triples, shuffled: int32 arrays [num_interactions]."""
+    rng = np.random.default_rng([self.seed, epoch])
+    perm = rng.permutation(len(self.users))
+    users = self.users[perm]
+    return {"users": users, "positives": self.items[perm],
+            "negatives": sample_excluding(rng, self.keys, users,
+                                          self.num_items)}
+
+  def dataset(self, epoch: int) -> tf.data.Dataset:
+    return tf.data.Dataset.from_tensor_slices(self.epoch_arrays(epoch)).batch(
+        self.batch_size).prefetch(tf.data.AUTOTUNE)
+
+  def element_spec(self) -> Dict[str, tf.TensorSpec]:
+    spec = tf.TensorSpec([None], tf.int32)
+    return {"users": spec, "positives": spec, "negatives": spec}
