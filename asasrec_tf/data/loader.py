@@ -63,7 +63,7 @@ def find_raw_file(spec: registry.DatasetSpec, data_dir: str,
   Downloads the first downloadable form when none is present and
   ``allow_download`` is set.
   """
-  folder = os.path.join(data_dir, spec.name)
+  folder = os.path.join(data_dir, spec.directory)
   looked: List[str] = []
   for raw in spec.files:
     for candidate in (raw.name, raw.name + ".gz"):

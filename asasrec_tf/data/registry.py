@@ -15,6 +15,7 @@ import dataclasses
 from typing import Optional, Tuple
 
 SASREC_RAW = "https://raw.githubusercontent.com/kang205/SASRec/master/data"
+BERT4REC_RAW = "https://raw.githubusercontent.com/FeiSun/BERT4Rec/master/data"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -48,12 +49,22 @@ class DatasetSpec:
     how_to_get: instructions shown when no raw file is present and none can
       be downloaded.
     description: one line for ``--help`` and the README.
+    folder: sub-folder of ``data_dir`` holding the raw files (default: the
+      name), so that a substitute can sit beside the data it stands in for.
+    substitute_for: the paper's dataset this one replaces, when it is not
+      the paper's data; reports label it as such.
   """
 
   name: str
   files: Tuple[RawFile, ...]
   how_to_get: str
   description: str
+  folder: Optional[str] = None
+  substitute_for: Optional[str] = None
+
+  @property
+  def directory(self) -> str:
+    return self.folder or self.name
 
 
 DATASETS = {
@@ -78,6 +89,19 @@ DATASETS = {
                 git_blob_sha1="cee2ab468d220772a9dfefed9aa9c492dc9b3418"),),
             how_to_get=f"download {SASREC_RAW}/Beauty.txt and put it",
             description="Amazon Beauty as preprocessed by SASRec, 52,204 users"),
+        DatasetSpec(
+            name="beauty-bert4rec",
+            folder="beauty",
+            substitute_for="beauty",
+            files=(RawFile(
+                "SUBSTITUTE_bert4rec_beauty.txt", "sasrec",
+                url=f"{BERT4REC_RAW}/beauty.txt",
+                git_blob_sha1="16718a33ebdb33504f257421b18ae8bf3ddfe327"),),
+            how_to_get=(f"download {BERT4REC_RAW}/beauty.txt and put it, "
+                        "renamed,"),
+            description=("SUBSTITUTE for the paper's Beauty: BERT4Rec's Amazon "
+                         "Beauty (40,226 users, 5-core filtered), not the "
+                         "paper's data")),
         DatasetSpec(
             name="video",
             files=(RawFile(

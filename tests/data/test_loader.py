@@ -1,3 +1,4 @@
+import gzip
 import json
 import os
 import subprocess
@@ -5,7 +6,7 @@ import sys
 
 import pytest
 
-from asasrec_tf.data import loader, readers, registry
+from asasrec_tf.data import download, loader, readers, registry
 from asasrec_tf.errors import DataError, UserError
 
 from tests.conftest import REPO
@@ -35,6 +36,23 @@ def test_ml1m_matches_table_1_and_the_authors_test_items(shared_data, tmp_path):
   assert s["test_users"] == 6040 and s["auto_maxlen"] == 50
   # ml-1m.txt keeps GroupLens MovieIDs, so the remapped ids map back to them.
   assert data.item_ids[1] == 1 and data.item_ids[-1] == 3952
+
+
+def test_bert4rec_beauty_substitute_is_labelled_and_loads(shared_data, tmp_path):
+  spec = registry.DATASETS["beauty-bert4rec"]
+  assert spec.substitute_for == "beauty" and spec.directory == "beauty"
+  assert "SUBSTITUTE" in spec.description
+  data = loader.load("beauty-bert4rec", data_dir=shared_data, split="loo",
+                     cache_dir=str(tmp_path))
+  s = data.stats()
+  # PROVENANCE.md: 353,962 lines, 40,226 users, 54,542 items.
+  assert (s["users"], s["items"], s["interactions"]) == (40226, 54542, 353962)
+  # The stored file is FeiSun/BERT4Rec's data/beauty.txt, byte for byte.
+  raw = tmp_path / "beauty.txt"
+  with gzip.open(os.path.join(shared_data, "beauty",
+                              "SUBSTITUTE_bert4rec_beauty.txt.gz")) as f:
+    raw.write_bytes(f.read())
+  assert download.git_blob_sha1(str(raw)) == spec.files[0].git_blob_sha1
 
 
 def test_ml1m_partial_raw_file(shared_data, tmp_path):
@@ -102,8 +120,10 @@ def test_data_path_needs_a_format(tmp_path):
 
 
 def test_registry_covers_the_papers_six_datasets():
-  assert set(registry.DATASETS) == {"ml-1m", "beauty", "video", "brightkite",
-                                    "foursquare", "yelp"}
+  paper = {name for name, spec in registry.DATASETS.items()
+           if not spec.substitute_for}
+  assert paper == {"ml-1m", "beauty", "video", "brightkite", "foursquare",
+                   "yelp"}
   for spec in registry.DATASETS.values():
     for raw in spec.files:
       assert raw.format in readers.FORMATS
