@@ -35,6 +35,7 @@ FORCE=0
 PRE_EPOCHS=100
 EPOCHS=100
 PATIENCE=5
+OUT=""
 PYTHON="${PYTHON:-}"
 
 usage() {
@@ -51,6 +52,8 @@ Options:
   --patience=N        early stopping of the continuation, in evaluations
                       (default $PATIENCE; 0 = run every epoch)
   --quick             2 + 2 epochs into results/quick/, for a smoke run
+  --out=DIR           where runs (DIR/runs), tables and figures go
+                      (default results/, or results/quick/ with --quick)
   --force             rerun runs that have finished
   -h, --help          this text
 EOF
@@ -65,6 +68,7 @@ for arg in "$@"; do
     --pre_epochs=*) PRE_EPOCHS="${arg#*=}" ;;
     --epochs=*) EPOCHS="${arg#*=}" ;;
     --patience=*) PATIENCE="${arg#*=}" ;;
+    --out=*) OUT="${arg#*=}" ;;
     --quick) QUICK=1 ;;
     --force) FORCE=1 ;;
     -h|--help) usage; exit 0 ;;
@@ -96,13 +100,13 @@ if [[ -z "$DATA_DIR" ]]; then
   else DATA_DIR="$HOME/.cache/asasrec_tf/raw"; fi
 fi
 
-OUT=results
 PRE_EVAL=10
 EVAL=10
 if (( QUICK )); then
-  OUT=results/quick
+  OUT="${OUT:-results/quick}"
   PRE_EPOCHS=2; EPOCHS=2; PATIENCE=0; PRE_EVAL=2; EVAL=1
 fi
+OUT="${OUT:-results}"
 RUNS="$OUT/runs"
 mkdir -p "$RUNS"
 

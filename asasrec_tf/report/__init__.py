@@ -1,0 +1,1 @@
+"""Tables and figures from finished runs: Table 2, Figure 2, robustness."""

@@ -1,0 +1,101 @@
+"""Figure 2 of the paper: training curves with and without the adversary.
+
+BPR and SASRec train for some epochs (the ``-pre`` runs), then each goes on
+from the same weights without (BPR, SASRec) and with (APR, ASASRec) the
+adversary. Plotted: HR@100 and NDCG@100 of every evaluation against the
+total epoch, on the metric the runs select on (test under the paper's
+protocol, validation under the clean one). Needs matplotlib (the ``plot``
+extra).
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from typing import Dict, List, Optional, Tuple
+
+from asasrec_tf.report import paper
+from asasrec_tf.report.runs import Run
+
+METRICS = ("hr@100", "ndcg@100")
+# (base, adversarial, colour)
+PAIRS = (("bpr", "apr", "tab:blue"), ("sasrec", "asasrec", "tab:red"))
+
+Curve = Tuple[List[int], List[float]]
+
+
+def curve(run: Run, metric: str, offset: int = 0) -> Curve:
+  """(epochs, values) of ``metric`` on the run's selection target."""
+  target = run.results.get("selected_on", "test")
+  points = [(rec["epoch"] + offset, rec[target][metric])
+            for rec in run.results.get("history", [])
+            if target in rec and metric in rec[target]]
+  return [p[0] for p in points], [p[1] for p in points]
+
+
+def curves(runs: Dict[str, Run], dataset: str, protocol: str,
+           metric: str) -> Dict[str, Curve]:
+  """{label: curve} of the four models (continuations joined to their
+  ``-pre`` run's curve)."""
+  out = {}
+  for base, adv, _ in PAIRS:
+    pre = runs.get(paper.run_name(dataset, protocol, base, "pre"))
+    if pre is None:
+      continue
+    pre_x, pre_y = curve(pre, metric)
+    offset = int(pre.results.get("epochs_run", 0))
+    for model in (base, adv):
+      run = runs.get(paper.run_name(dataset, protocol, model))
+      if run is None:
+        continue
+      x, y = curve(run, metric, offset)
+      joined_x = pre_x + x if model == base else pre_x[-1:] + x
+      joined_y = pre_y + y if model == base else pre_y[-1:] + y
+      out[paper.MODEL_NAMES[model]] = (joined_x, joined_y)
+  return out
+
+
+def plot(runs: Dict[str, Run], dataset: str, out_dir: str,
+         protocol: str = "paper") -> Optional[str]:
+  """Writes ``figure2_<dataset>.png`` (atomically); None if no runs."""
+  data = {m: curves(runs, dataset, protocol, m) for m in METRICS}
+  if not any(data.values()):
+    return None
+  import matplotlib
+  matplotlib.use("Agg")
+  from matplotlib import pyplot as plt
+
+  colours = {paper.MODEL_NAMES[m]: c for b, a, c in PAIRS for m in (b, a)}
+  adversarial = {paper.MODEL_NAMES[a] for _, a, _ in PAIRS}
+  fig, axes = plt.subplots(1, len(METRICS), figsize=(10, 3.8))
+  for ax, metric in zip(axes, METRICS):
+    for label, (x, y) in data[metric].items():
+      ax.plot(x, y, color=colours[label],
+              linestyle="--" if label in adversarial else "-",
+              marker="." if len(x) < 40 else None, label=label)
+    for base, _, colour in PAIRS:
+      pre = runs.get(paper.run_name(dataset, protocol, base, "pre"))
+      if pre is not None:
+        ax.axvline(pre.results.get("epochs_run", 0), color=colour,
+                   alpha=0.25, linewidth=1)
+    ax.set_xlabel("epoch")
+    ax.set_ylabel(metric.upper())
+    ax.grid(alpha=0.3)
+  target = "test" if protocol == "paper" else "validation"
+  axes[0].legend()
+  fig.suptitle(f"{paper.DATASET_NAMES[dataset]}: {target} metrics per epoch "
+               f"({protocol} protocol); vertical lines: adversary switched "
+               "on", fontsize=10)
+  fig.tight_layout()
+  os.makedirs(out_dir, exist_ok=True)
+  path = os.path.join(out_dir, f"figure2_{dataset}.png")
+  fd, tmp = tempfile.mkstemp(dir=out_dir, prefix=".tmp-", suffix=".png")
+  os.close(fd)
+  try:
+    fig.savefig(tmp, dpi=90)
+    os.replace(tmp, path)
+  finally:
+    plt.close(fig)
+    if os.path.exists(tmp):
+      os.remove(tmp)
+  return path

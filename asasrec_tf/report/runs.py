@@ -1,0 +1,67 @@
+"""Reading finished run directories (results.json, test_per_user.npz)."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from typing import Dict, Optional, Tuple
+
+import numpy as np
+
+from asasrec_tf.errors import UserError
+from asasrec_tf.evaluation import significance
+
+RESULTS = "results.json"
+PER_USER = "test_per_user.npz"
+
+
+@dataclasses.dataclass
+class Run:
+  """One finished run: its name, directory and results.json."""
+
+  name: str
+  path: str
+  results: Dict[str, object]
+
+  def test_metric(self, metric: str) -> Optional[float]:
+    return self.results.get("metrics", {}).get("test", {}).get(metric)
+
+  def per_user(self, metric: str) -> Tuple[np.ndarray, np.ndarray]:
+    """(original user ids, [n] per-user ``metric``) of the selected epoch."""
+    path = os.path.join(self.path, PER_USER)
+    try:
+      with np.load(path, allow_pickle=False) as z:
+        users = z["user_ids"] if "user_ids" in z else z["users"]
+        return users, z[metric]
+    except (OSError, KeyError, ValueError) as e:
+      raise UserError(f"{path}: cannot read per-user {metric} ({e})") from None
+
+
+def load_runs(runs_dir: str) -> Dict[str, Run]:
+  """Every finished run (a directory with results.json) under ``runs_dir``."""
+  if not os.path.isdir(runs_dir):
+    raise UserError(f"--runs_dir: {runs_dir} is not a directory")
+  out = {}
+  for name in sorted(os.listdir(runs_dir)):
+    path = os.path.join(runs_dir, name, RESULTS)
+    if not os.path.isfile(path):
+      continue
+    try:
+      with open(path) as f:
+        results = json.load(f)
+    except (OSError, json.JSONDecodeError) as e:
+      raise UserError(f"{path}: not a readable results file ({e})") from None
+    if not isinstance(results, dict) or "metrics" not in results:
+      raise UserError(f"{path}: expected a JSON object with 'metrics' (a "
+                      "results.json of asasrec_tf.main)")
+    out[name] = Run(name, os.path.dirname(path), results)
+  return out
+
+
+def compare(a: Run, b: Run, metric: str) -> significance.PairedTest:
+  """Paired t-test of a vs b on per-user test ``metric`` (common users)."""
+  users_a, va = a.per_user(metric)
+  users_b, vb = b.per_user(metric)
+  return significance.paired_ttest(*significance.align(users_a, va, users_b,
+                                                       vb))

@@ -1,0 +1,101 @@
+import csv
+import io
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from asasrec_tf.report import runs, table2
+
+from tests.report.fake_runs import make_run
+
+N = 60
+
+
+def _video_runs(tmp_path, asasrec_boost=0.1):
+  """Video, paper protocol: per-user NDCG@100 / HR@100 with known means."""
+  rng = np.random.default_rng(0)
+  base = rng.uniform(0, 0.5, N)
+  means = {"mostpop": 0.0, "bpr": 0.05, "apr": 0.06, "sasrec": 0.1}
+  for model, shift in means.items():
+    v = np.clip(base + shift + rng.normal(0, 0.01, N), 0, 1)
+    make_run(tmp_path, f"video-paper-{model}",
+             {"ndcg@100": v, "hr@100": (v > 0.3).astype(float)})
+  v = np.clip(base + 0.1 + asasrec_boost + rng.normal(0, 0.01, N), 0, 1)
+  make_run(tmp_path, "video-paper-asasrec",
+           {"ndcg@100": v, "hr@100": (v > 0.3).astype(float)})
+  return runs.load_runs(str(tmp_path))
+
+
+def test_column_marks_the_best_and_tests_it_against_the_second(tmp_path):
+  found = _video_runs(tmp_path)
+  col = table2.column("paper", "video", "ndcg@100", found)
+  assert (col.best, col.second) == ("asasrec", "sasrec")
+  a = found["video-paper-asasrec"].per_user("ndcg@100")[1]
+  s = found["video-paper-sasrec"].per_user("ndcg@100")[1]
+  assert col.p_value == pytest.approx(stats.ttest_rel(a, s).pvalue)
+  assert col.significant
+  assert col.values["asasrec"] == pytest.approx(a.mean())
+
+
+def test_no_star_when_the_best_is_not_significantly_better(tmp_path):
+  make_run(tmp_path, "video-paper-sasrec", {"ndcg@100": [0.2, 0.4, 0.3, 0.1]})
+  make_run(tmp_path, "video-paper-asasrec",
+           {"ndcg@100": [0.3, 0.3, 0.3, 0.15]})
+  col = table2.column("paper", "video", "ndcg@100", runs.load_runs(
+      str(tmp_path)))
+  # Means 0.2625 vs 0.25; differences 0.1, -0.1, 0, 0.05: mean 0.0125,
+  # sd 0.0854, t = 0.0125 / (0.0854 / 2) = 0.293, 3 df: p = 0.79.
+  assert col.best == "asasrec" and not col.significant
+  assert col.p_value == pytest.approx(0.7888, abs=1e-4)
+  assert "**0.2625**" in table2.markdown(runs.load_runs(str(tmp_path)), [])
+  assert "**0.2625**\\*" not in table2.markdown(runs.load_runs(str(tmp_path)),
+                                                [])
+
+
+def test_markdown_has_ours_beside_the_papers_and_says_what_is_missing(tmp_path):
+  found = _video_runs(tmp_path)
+  md = table2.markdown(found, unavailable=["yelp", "beauty"])
+  assert "epoch selected on the test set" in md
+  best = found["video-paper-asasrec"].test_metric("ndcg@100")
+  assert f"**{best:.4f}**\\* (0.0974)" in md
+  sasrec = found["video-paper-sasrec"].test_metric("ndcg@100")
+  assert f"| {sasrec:.4f} (0.0853)" in md
+  assert "| Yelp | data not available offline |" in md
+  assert "| Beauty | data not available offline |" in md
+  assert "| MovieLens | not run |" in md
+  assert "No runs of this protocol." in md      # the clean one
+  # The relative gain: ours from the means, the paper's 0.0974/0.0853 - 1.
+  assert f"{100 * (best / sasrec - 1):+.1f} %" in md
+  assert "+14.2 %" in md
+  # Every claimed ordering holds in these made-up runs, significantly.
+  assert md.count("| yes |") == 4
+
+
+def test_a_claim_that_fails_is_reported(tmp_path):
+  _video_runs(tmp_path, asasrec_boost=-0.05)
+  md = table2.markdown(runs.load_runs(str(tmp_path)), [])
+  assert "ASASRec > SASRec" in md and "no, significantly worse" in md
+
+
+def test_csv_rows(tmp_path):
+  found = _video_runs(tmp_path)
+  rows = list(csv.DictReader(io.StringIO(table2.csv_text(found, ["yelp"]))))
+  video = [r for r in rows if r["dataset"] == "video"]
+  assert len(video) == 5 * 2      # 5 models x (HR@100, NDCG@100)
+  best = [r for r in video if r["best"] == "1"]
+  assert {r["model"] for r in best} == {"asasrec"}
+  assert all(r["significant_vs_second"] == "1" for r in best)
+  apr = next(r for r in video if r["model"] == "apr" and
+             r["metric"] == "hr@100")
+  assert apr["paper"] == "0.2481" and apr["run"] == "video-paper-apr"
+  yelp = [r for r in rows if r["dataset"] == "yelp"]
+  assert len(yelp) == 10
+  assert all(r["ours"] == "data not available offline" for r in yelp)
+
+
+def test_unreadable_results_name_the_file(tmp_path):
+  (tmp_path / "bad").mkdir()
+  (tmp_path / "bad" / "results.json").write_text("{oops")
+  with pytest.raises(Exception, match="bad/results.json: not a readable"):
+    runs.load_runs(str(tmp_path))

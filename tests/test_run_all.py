@@ -1,0 +1,60 @@
+"""run_all.sh end to end on the synthetic data (quick mode), and its
+argument checking."""
+
+import os
+import subprocess
+
+import pytest
+
+from tests.conftest import REPO
+
+
+def _run_all(*args, timeout=600):
+  return subprocess.run(["bash", os.path.join(REPO, "run_all.sh"), *args],
+                        capture_output=True, text=True, cwd=REPO,
+                        timeout=timeout)
+
+
+@pytest.mark.parametrize("arg,message", [
+    ("--bogus", "unknown argument '--bogus'"),
+    ("--models=bpr,svd", "unknown model 'svd'"),
+    ("--datasets=video,nope", "unknown dataset 'nope'"),
+    ("--protocols=dirty", "unknown protocol 'dirty'"),
+    ("--epochs=ten", "'ten' is not a number"),
+])
+def test_bad_arguments_exit_2(arg, message):
+  out = _run_all(arg)
+  assert out.returncode == 2 and message in out.stderr
+
+
+def test_help_lists_the_options():
+  out = _run_all("--help")
+  assert out.returncode == 0
+  for option in ("--datasets", "--models", "--data_dir", "--quick", "--force"):
+    assert option in out.stdout
+
+
+@pytest.mark.slow
+def test_quick_run_builds_every_table_and_resumes(tmp_path):
+  args = ("--quick", "--datasets=synthetic,yelp",
+          "--models=mostpop,sasrec,asasrec", "--protocols=paper",
+          f"--data_dir={tmp_path / 'no-data'}", f"--out={tmp_path / 'out'}")
+  out = _run_all(*args)
+  assert out.returncode == 0, out.stdout + out.stderr
+  assert "data not available" in out.stdout and "yelp" in out.stdout
+  runs = sorted(n for n in os.listdir(tmp_path / "out" / "runs")
+                if not n.endswith(".log"))
+  assert runs == ["synthetic-paper-asasrec", "synthetic-paper-mostpop",
+                  "synthetic-paper-sasrec", "synthetic-paper-sasrec-pre"]
+  for name in ("table2.md", "table2.csv", "robustness.md",
+               "figure2_synthetic.png"):
+    assert os.path.isfile(tmp_path / "out" / name), name
+  table = (tmp_path / "out" / "table2.md").read_text()
+  assert "| Yelp | data not available offline |" in table
+  assert "Synthetic HR@100" in table
+  assert "runs finished: 4; skipped (done before): 0; failed: 0" in out.stdout
+  # Second time: every finished run is skipped.
+  again = _run_all(*args)
+  assert again.returncode == 0, again.stdout + again.stderr
+  assert "runs finished: 0; skipped (done before): 4; failed: 0" in \
+      again.stdout
