@@ -13,7 +13,7 @@ import io
 import json
 import os
 import tempfile
-from typing import Dict, Optional, Tuple
+from typing import Dict, Tuple
 
 import numpy as np
 

@@ -213,7 +213,7 @@ def _read_delimited(path: str, text: str, layout: _Layout,
   if not ok:
     _scan(path, text.replace(parse_sep, layout.sep) if parse_sep else text,
           layout)
-    raise DataError(path, f"could not be parsed as {layout.describe()}")
+    raise DataError(path, f"could not be parsed as {layout.describe()}") from None
   return Interactions(users, items, times)
 
 
@@ -271,13 +271,13 @@ def read_csv(path: str) -> Interactions:
     frame = None
   if frame is None or frame.shape[1] != len(header):
     _scan(path, body, layout, first_line=2)
-    raise DataError(path, f"could not be parsed as {layout.describe()}")
+    raise DataError(path, f"could not be parsed as {layout.describe()}") from None
   users = frame[cols[0]].str.strip().to_numpy(str)
   items = frame[cols[1]].str.strip().to_numpy(str)
   times = _parse_times(frame[cols[2]])
   if times is None or (users == "").any() or (items == "").any():
     _scan(path, body, layout, first_line=2)
-    raise DataError(path, f"could not be parsed as {layout.describe()}")
+    raise DataError(path, f"could not be parsed as {layout.describe()}") from None
   return Interactions(users, items, times)
 
 
@@ -291,7 +291,7 @@ def read_snap_checkins(path: str) -> Interactions:
                         names=["user", "time", "lat", "lon", "loc"])
   except (pd.errors.ParserError, ValueError):
     _scan(path, text, layout)
-    raise DataError(path, f"could not be parsed as {layout.describe()}")
+    raise DataError(path, f"could not be parsed as {layout.describe()}") from None
   loc = frame["loc"].str.strip()
   keep = (loc != "") & (loc.str.strip("0") != "")
   frame = frame[keep]
@@ -299,7 +299,7 @@ def read_snap_checkins(path: str) -> Interactions:
   times = _parse_times(frame["time"])
   if users is None or times is None:
     _scan(path, text, layout)
-    raise DataError(path, f"could not be parsed as {layout.describe()}")
+    raise DataError(path, f"could not be parsed as {layout.describe()}") from None
   return Interactions(users, loc[keep].to_numpy(str), times)
 
 

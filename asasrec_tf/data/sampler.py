@@ -17,7 +17,7 @@ be reproduced (or resumed) on its own.
 
 from __future__ import annotations
 
-from typing import Dict, Tuple
+from typing import Dict
 
 import numpy as np
 import tensorflow as tf

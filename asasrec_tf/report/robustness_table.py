@@ -24,6 +24,12 @@ def load(run: Run) -> Dict[str, object]:
     raise UserError(f"{path}: not a readable robustness file ({e})") from None
 
 
+def _cell(value: float, clean: float) -> str:
+  """The value and its relative change from ``clean``."""
+  change = 100 * (value / clean - 1) if clean else 0.0
+  return f"{value:.4f} ({change:+.0f} %)"
+
+
 def markdown(runs: Dict[str, Run]) -> str:
   """One table row per (dataset, protocol, model); '' if nothing measured."""
   rows = []
@@ -41,16 +47,11 @@ def markdown(runs: Dict[str, Run]) -> str:
           raise UserError(f"{run.path}/{RESULT}: epsilons {eps} differ from "
                           f"the other runs' {epsilons}")
         clean = rob["clean"][METRIC]
-
-        def cell(value):
-          drop = 100 * (value / clean - 1) if clean else 0.0
-          return f"{value:.4f} ({drop:+.0f} %)"
-
         rows.append(
             f"| {paper.DATASET_NAMES[d]} | {protocol} | "
             f"{paper.MODEL_NAMES[model]} | {clean:.4f} | "
-            + " | ".join(cell(rob["worst_case"][e][METRIC]) for e in eps)
-            + " | " + " | ".join(cell(rob["random"][e][METRIC]) for e in eps)
+            + " | ".join(_cell(rob[kind][e][METRIC], clean)
+                         for kind in ("worst_case", "random") for e in eps)
             + " |")
   if not rows:
     return ""
