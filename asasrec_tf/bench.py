@@ -1,13 +1,18 @@
 """Benchmark: training step, epoch, evaluation and data-loading times.
 
-  python -m asasrec_tf.bench [--quick] [--data_dir=../shared/data] [--out=results/bench.md]
+  python -m asasrec_tf.bench [--quick] [--bench_data_dir=../shared/data] [--out=results/bench.md]
 
 Each case runs in its own process (so that its peak RSS is its own) and
 prints one JSON line; this driver collects them into a Markdown table with
 the machine's description. Medians are over at least 20 steps after warm-up.
 FLOPs are estimated analytically (multiply-adds x 2 of the matrix products,
-x3 for forward + backward; ASASRec adds the perturbation pass and the second
-loss) and divided by the median step time.
+x3 for forward + backward, times the passes through the network a step
+makes) and divided by the median step time.
+
+With --profile, the SASRec and ASASRec steps of case (a) are also traced
+with tf.profiler (the trace is written under --profile_dir, browsable with
+TensorBoard's profile plugin) and the table gets the share of CPU time per
+op type, which is what explains a missed target.
 """
 
 from __future__ import annotations
@@ -33,6 +38,11 @@ flags.DEFINE_string("bench_data_dir", "../shared/data", "Where video/ and "
 flags.DEFINE_string("out", "results/bench.md", "Markdown output ('' = none).")
 flags.DEFINE_string("case", None, "Internal: run one case and print JSON.")
 flags.DEFINE_integer("steps", 30, "Timed steps per training case.")
+flags.DEFINE_bool("profile", False, "Trace case (a) with tf.profiler and "
+                  "report where the CPU time goes.")
+flags.DEFINE_string("profile_dir", os.path.join(tempfile.gettempdir(),
+                                                "asasrec_profile"),
+                    "Where --profile writes its traces.")
 
 FLAGS = flags.FLAGS
 
@@ -47,19 +57,59 @@ def _peak_rss_mb() -> float:
   return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
+# The models a training case times: (model, build keyword arguments, passes
+# through the network per step).
+VARIANTS = {
+    "sasrec": ("sasrec", {}, 1),
+    "asasrec": ("asasrec", {}, 3),
+    "asasrec-shared": ("asasrec", {"adv_gamma": "shared"}, 2),
+    "asasrec-shared-output": ("asasrec", {"adv_gamma": "shared",
+                                          "adv_target": "output"}, 1),
+}
+
+
 def sasrec_step_flops(batch: int, maxlen: int, d: int, blocks: int,
-                      num_items: int, adversarial: bool) -> float:
+                      num_items: int, passes: int) -> float:
   """Analytic FLOPs of one training step (see the module doc)."""
   per_block = 2 * batch * maxlen * d * d * 5 + 2 * batch * maxlen * maxlen * d * 2
   logits = 2 * batch * maxlen * d * 2
   forward = blocks * per_block + logits
   adam = 12 * ((num_items + 1) * d + maxlen * d + blocks * 5 * d * d)
-  if adversarial:
-    return 3 * forward * 3 + adam  # perturbation pass + clean + perturbed
-  return 3 * forward + adam
+  return 3 * forward * passes + adam
 
 
-def _train_case(key: str, model_name: str, quick: bool, steps: int):
+def op_breakdown(logdir: str, steps: int, top: int = 8):
+  """[(op type, CPU ms per step, share)] from the newest trace in ``logdir``.
+
+  Sums the durations of the TensorFlow op events of the executor threads
+  (events named 'scope/op:Type'), so the shares are of CPU time, which on
+  a multi-core machine exceeds wall time.
+  """
+  import collections
+  import glob
+  from tensorflow.tsl.profiler.protobuf import xplane_pb2
+  paths = sorted(glob.glob(os.path.join(logdir, "**", "*.xplane.pb"),
+                           recursive=True), key=os.path.getmtime)
+  space = xplane_pb2.XSpace()
+  with open(paths[-1], "rb") as f:
+    space.ParseFromString(f.read())
+  by_type = collections.Counter()
+  for plane in space.planes:
+    names = plane.event_metadata
+    for line in plane.lines:
+      if not line.name.startswith("tf_Compute"):
+        continue
+      for event in line.events:
+        name = names[event.metadata_id].name
+        # Op events are 'scope/op:Type'; executor frames ('Class::Method')
+        # contain the ops and would count them twice.
+        if ":" in name and "::" not in name:
+          by_type[name.rsplit(":", 1)[1]] += event.duration_ps / 1e9
+  total = sum(by_type.values()) or 1.0
+  return [(t, ms / steps, ms / total) for t, ms in by_type.most_common(top)]
+
+
+def _train_case(key: str, variant: str, quick: bool, steps: int):
   from asasrec_tf.data import loader
   from asasrec_tf.data.sampler import TrainingSampler
   from asasrec_tf.evaluation.ranking import RankingEvaluator
@@ -71,7 +121,8 @@ def _train_case(key: str, model_name: str, quick: bool, steps: int):
                      cache_dir=os.path.join(tempfile.gettempdir(),
                                             "asasrec_bench_cache"))
   maxlen = factory.resolve_maxlen(maxlen_flag, data)
-  model = factory.build(model_name, data, maxlen)
+  model_name, kwargs, passes = VARIANTS[variant]
+  model = factory.build(model_name, data, maxlen, **kwargs)
   sampler = TrainingSampler(data, maxlen, batch_size, seed=0)
   plain, adv = runner.compile_steps(model, sampler)
   step = adv if model_name == "asasrec" else plain
@@ -106,15 +157,24 @@ def _train_case(key: str, model_name: str, quick: bool, steps: int):
   scorer = runner.make_scorer(model, maxlen)
   evaluator.evaluate(scorer)  # trace
   eval_s = evaluator.evaluate(scorer).seconds
-  flops = sasrec_step_flops(batch_size, maxlen, 64, 2, data.num_items,
-                            model_name == "asasrec")
-  return {"case": key, "model": model_name, "maxlen": maxlen,
+  flops = sasrec_step_flops(batch_size, maxlen, 64, 2, data.num_items, passes)
+  profile = None
+  if FLAGS.profile and key == "a":
+    import tensorflow as tf
+    logdir = os.path.join(FLAGS.profile_dir, f"{key}_{variant}")
+    traced = batches[:10]
+    tf.profiler.experimental.start(logdir)
+    for b in traced:
+      float(step(b)["loss"])
+    tf.profiler.experimental.stop()
+    profile = op_breakdown(logdir, len(traced))
+  return {"case": key, "model": variant, "maxlen": maxlen,
           "batch": batch_size, "step_ms": pipeline_ms,
           "step_ms_in_memory": memory_ms, "epoch_s": epoch_s,
           "epoch_estimated": quick, "eval_s": eval_s,
           "gflop_per_step": flops / 1e9,
           "gflops": flops / 1e9 / (pipeline_ms / 1e3),
-          "peak_rss_mb": _peak_rss_mb()}
+          "peak_rss_mb": _peak_rss_mb(), "profile": profile}
 
 
 def _eval_case(quick: bool):
@@ -163,8 +223,8 @@ def run_case(case: str) -> dict:
     return _eval_case(FLAGS.quick)
   if case == "e":
     return _load_case()
-  key, model_name = case.split("_", 1)
-  return _train_case(key, model_name, FLAGS.quick, FLAGS.steps)
+  key, variant = case.split("_", 1)
+  return _train_case(key, variant, FLAGS.quick, FLAGS.steps)
 
 
 def machine() -> str:
@@ -209,13 +269,22 @@ def table(rows, quick: bool) -> str:
   for r in rows:
     if r["case"] in TRAIN_CASES:
       ratios.setdefault(r["case"], {})[r["model"]] = r["step_ms"]
-  notes = [f"- ASASRec / SASRec step, case ({k}): {v['asasrec'] / v['sasrec']:.2f}x"
-           for k, v in sorted(ratios.items()) if len(v) == 2]
+  notes = [f"- {m} / sasrec step, case ({k}): {v[m] / v['sasrec']:.2f}x"
+           for k, v in sorted(ratios.items()) for m in v
+           if m != "sasrec" and "sasrec" in v]
   pipe = [f"- case ({r['case']}) {r['model']}: pipeline / in-memory step "
           f"{r['step_ms'] / r['step_ms_in_memory']:.2f}x"
           for r in rows if r["case"] in TRAIN_CASES]
   head = f"Machine: {machine()}. {'Quick run. ' if quick else ''}"
-  return "\n".join([head, "", *lines, "", *notes, *pipe]) + "\n"
+  profiles = []
+  for r in rows:
+    if r.get("profile"):
+      profiles += [f"", f"Profile, case ({r['case']}) {r['model']} "
+                   "(CPU ms per step by op type, share of op CPU time):", "",
+                   "| op type | ms/step | share |", "|---|---|---|"]
+      profiles += [f"| {t} | {ms:.2f} | {share:.0%} |"
+                   for t, ms, share in r["profile"]]
+  return "\n".join([head, "", *lines, "", *notes, *pipe, *profiles]) + "\n"
 
 
 def main(argv):
@@ -223,16 +292,18 @@ def main(argv):
   if FLAGS.case:
     print(json.dumps(run_case(FLAGS.case)))
     return
-  cases = [f"{k}_{m}" for k in TRAIN_CASES for m in ("sasrec", "asasrec")]
+  cases = [f"{k}_{m}" for k in TRAIN_CASES for m in VARIANTS]
   cases += ["d", "e"]
   if FLAGS.quick:
-    cases = ["a_sasrec", "a_asasrec", "d", "e"]
+    cases = ["a_sasrec", "a_asasrec", "a_asasrec-shared", "d", "e"]
   rows = []
   for case in cases:
     cmd = [sys.executable, "-m", "asasrec_tf.bench", f"--case={case}",
            f"--bench_data_dir={FLAGS.bench_data_dir}", f"--steps={FLAGS.steps}"]
     if FLAGS.quick:
       cmd.append("--quick")
+    if FLAGS.profile:
+      cmd += ["--profile", f"--profile_dir={FLAGS.profile_dir}"]
     print(f"running case {case} ...", file=sys.stderr, flush=True)
     out = subprocess.run(cmd, capture_output=True, text=True)
     if out.returncode != 0:

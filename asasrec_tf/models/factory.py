@@ -13,7 +13,7 @@ from asasrec_tf.errors import UserError
 from asasrec_tf.models import adversarial
 from asasrec_tf.models.mf import APR, BPRMF
 from asasrec_tf.models.mostpop import MostPop
-from asasrec_tf.models.sasrec import ADV_TARGETS, ASASRec, SASRec
+from asasrec_tf.models.sasrec import ADV_GAMMAS, ADV_TARGETS, ASASRec, SASRec
 from asasrec_tf.training.optimizers import DenseAdam, SparseAdagrad
 
 MODELS = ("sasrec", "asasrec", "mostpop", "bpr", "apr")
@@ -48,6 +48,11 @@ flags.DEFINE_enum("mixed_precision", "none",
                   "losses (for accelerators; float16 adds loss scaling).")
 flags.DEFINE_enum("adv_norm", "row", list(adversarial.NORMS),
                   "Normalise the gradient per item row or over the table.")
+flags.DEFINE_enum("adv_gamma", "separate", list(ADV_GAMMAS),
+                  "How ASASRec gets the gradient Gamma: separate (a pass with "
+                  "dropout off, as the authors' code; three passes a step) or "
+                  "shared (from the clean training pass's own backward; two "
+                  "passes, one with --adv_target=output).")
 
 FLAGS = flags.FLAGS
 
@@ -75,8 +80,8 @@ def build(name: str, data: SequenceDataset, maxlen: int, hidden_units: int = 64,
           num_blocks: int = 2, num_heads: int = 1, dropout_rate: float = 0.5,
           lr: Optional[float] = None, adv_eps: float = 0.5,
           adv_reg: float = 1.0, adv_target: str = "both",
-          adv_norm: str = "row", mixed_precision: str = "none"
-          ) -> Union[SASRec, BPRMF, MostPop]:
+          adv_norm: str = "row", mixed_precision: str = "none",
+          adv_gamma: str = "separate") -> Union[SASRec, BPRMF, MostPop]:
   """A compiled, built model (or MostPop, which needs no training).
 
   ``lr`` None means the model's default (DEFAULT_LR). ``mixed_precision``
@@ -106,7 +111,8 @@ def build(name: str, data: SequenceDataset, maxlen: int, hidden_units: int = 64,
     model = SASRec(data.num_items, maxlen, **common)
   elif name == "asasrec":
     model = ASASRec(data.num_items, maxlen, adv_eps=adv_eps, adv_reg=adv_reg,
-                    adv_target=adv_target, adv_norm=adv_norm, **common)
+                    adv_target=adv_target, adv_norm=adv_norm,
+                    adv_gamma=adv_gamma, **common)
   else:
     raise UserError(f"--model must be one of {', '.join(MODELS)}, got {name!r}")
   model.build_for_inputs()
@@ -126,7 +132,8 @@ def build_from_flags(data: SequenceDataset, maxlen: int):
                dropout_rate=FLAGS.dropout_rate, lr=FLAGS.lr,
                adv_eps=FLAGS.adv_eps, adv_reg=FLAGS.adv_reg,
                adv_target=FLAGS.adv_target, adv_norm=FLAGS.adv_norm,
-               mixed_precision=FLAGS.mixed_precision)
+               mixed_precision=FLAGS.mixed_precision,
+               adv_gamma=FLAGS.adv_gamma)
 
 
 def resolved_lr(name: str, lr: Optional[float]) -> Optional[float]:

@@ -19,6 +19,7 @@ from asasrec_tf.models.layers import (ItemPositionEmbedding, PointWiseFeedForwar
                                       SelfAttentionBlock)
 
 ADV_TARGETS = ("both", "output", "input")
+ADV_GAMMAS = ("separate", "shared")
 
 
 @keras.saving.register_keras_serializable("asasrec_tf")
@@ -82,11 +83,17 @@ class SASRec(keras.Model):
   def sequence_loss(self, batch: Dict[str, tf.Tensor], training: bool,
                     input_delta: Optional[tf.Tensor] = None,
                     output_delta: Optional[tf.Tensor] = None) -> tf.Tensor:
-    """Eq. 5: binary cross-entropy of positives vs negatives, mean over the
-    non-padding positions of the global batch (so that replicas' gradients
-    add up to the single-device gradient); float32 whatever the compute
-    dtype."""
+    """Eq. 5 for ``batch``, the item table perturbed by ``input_delta`` at the
+    input and ``output_delta`` at the output; see ``output_loss``."""
     hidden = self(batch["inputs"], item_delta=input_delta, training=training)
+    return self.output_loss(hidden, batch, output_delta)
+
+  def output_loss(self, hidden: tf.Tensor, batch: Dict[str, tf.Tensor],
+                  output_delta: Optional[tf.Tensor] = None) -> tf.Tensor:
+    """Eq. 5: binary cross-entropy of positives vs negatives given the
+    [B, L, d] ``hidden`` states, mean over the non-padding positions of the
+    global batch (so that replicas' gradients add up to the single-device
+    gradient); float32 whatever the compute dtype."""
     pos = self.embedding.lookup(batch["positives"], output_delta)
     neg = self.embedding.lookup(batch["negatives"], output_delta)
     pos_logits = tf.cast(tf.reduce_sum(hidden * pos, -1), tf.float32)
@@ -133,20 +140,31 @@ class ASASRec(SASRec):
   embeddings, Eq. 9; 'output': positive/negative item embeddings only, the
   authors' code; 'input'); (5) one Adam step on L(Theta) + adv_reg *
   L(Theta + Delta_adv) (Eq. 10), both with dropout on.
+
+  That is ``adv_gamma='separate'``: three passes through the network per
+  step. ``adv_gamma='shared'`` takes Gamma from the backward pass of the
+  clean training loss itself (dropout on), which also gives that loss's
+  weight gradients, and Gamma is the gradient w.r.t. the embeddings the
+  perturbation goes to; with ``adv_target='output'`` the perturbed loss then
+  reuses the clean pass's hidden states, so the transformer runs once. With
+  dropout 0 and target 'both' the two give the same step.
   """
 
   def __init__(self, num_items: int, maxlen: int, adv_eps: float = 0.5,
                adv_reg: float = 1.0, adv_target: str = "both",
-               adv_norm: str = "row", **kwargs):
+               adv_norm: str = "row", adv_gamma: str = "separate", **kwargs):
     super().__init__(num_items, maxlen, **kwargs)
     if adv_target not in ADV_TARGETS:
       raise ValueError(f"adv_target must be one of {ADV_TARGETS}")
     if adv_norm not in adversarial.NORMS:
       raise ValueError(f"adv_norm must be one of {adversarial.NORMS}")
+    if adv_gamma not in ADV_GAMMAS:
+      raise ValueError(f"adv_gamma must be one of {ADV_GAMMAS}")
     self.adv_eps = adv_eps
     self.adv_reg = adv_reg
     self.adv_target = adv_target
     self.adv_norm = adv_norm
+    self.adv_gamma = adv_gamma
 
   def adversarial_delta(self, batch) -> tf.Tensor:
     """[I + 1, d] Delta_adv for this batch (steps 1-3)."""
@@ -161,10 +179,17 @@ class ASASRec(SASRec):
     gamma = replica_sum(tf.convert_to_tensor(tape.gradient(clean, zero)))
     return adversarial.perturbation(gamma, self.adv_eps, self.adv_norm)
 
+  def _deltas(self, delta):
+    """(input_delta, output_delta): ``delta`` where adv_target puts it."""
+    return (delta if self.adv_target in ("both", "input") else None,
+            delta if self.adv_target in ("both", "output") else None)
+
   def train_step(self, data):
-    delta = self.adversarial_delta(data)
-    input_delta = delta if self.adv_target in ("both", "input") else None
-    output_delta = delta if self.adv_target in ("both", "output") else None
+    if self.adv_gamma == "shared":
+      if self.adv_target == "output":
+        return self._one_pass_output_step(data)
+      return self._shared_gamma_step(data)
+    input_delta, output_delta = self._deltas(self.adversarial_delta(data))
     with tf.GradientTape() as tape:
       clean = self.sequence_loss(data, training=True)
       adv = self.sequence_loss(data, training=True, input_delta=input_delta,
@@ -175,7 +200,64 @@ class ASASRec(SASRec):
     self.optimizer.apply_gradients(zip(grads, self.trainable_variables))
     return {"loss": loss, "clean_loss": clean, "adv_loss": adv}
 
+  def _shared_gamma_step(self, data):
+    """Gamma and the clean weight gradients from one backward pass; then the
+    perturbed loss's forward and backward pass."""
+    variables = self.trainable_variables
+    zero = tf.zeros_like(self.item_table)
+    input_zero, output_zero = self._deltas(zero)
+    with tf.GradientTape() as tape:
+      tape.watch(zero)
+      clean = self.sequence_loss(data, training=True, input_delta=input_zero,
+                                 output_delta=output_zero)
+      scaled = self.optimizer.scale_loss(clean)
+    *clean_grads, gamma = tape.gradient(scaled, variables + [zero])
+    delta = adversarial.perturbation(replica_sum(tf.convert_to_tensor(gamma)),
+                                     self.adv_eps, self.adv_norm)
+    input_delta, output_delta = self._deltas(delta)
+    with tf.GradientTape() as tape:
+      adv = self.sequence_loss(data, training=True, input_delta=input_delta,
+                               output_delta=output_delta)
+      scaled = self.optimizer.scale_loss(self.adv_reg * adv)
+    adv_grads = tape.gradient(scaled, variables)
+    grads = [_add_gradients(a, b) for a, b in zip(clean_grads, adv_grads)]
+    self.optimizer.apply_gradients(zip(grads, variables))
+    return {"loss": clean + self.adv_reg * adv, "clean_loss": clean,
+            "adv_loss": adv}
+
+  def _one_pass_output_step(self, data):
+    """adv_target='output': both losses from one pass's hidden states, Gamma
+    the gradient w.r.t. the output embeddings only."""
+    variables = self.trainable_variables
+    zero = tf.zeros_like(self.item_table)
+    with tf.GradientTape() as tape:
+      hidden = self(data["inputs"], training=True)
+      with tf.GradientTape() as inner:
+        inner.watch(zero)
+        clean = self.output_loss(hidden, data, zero)
+      gamma = replica_sum(tf.convert_to_tensor(inner.gradient(clean, zero)))
+      delta = adversarial.perturbation(gamma, self.adv_eps, self.adv_norm)
+      adv = self.output_loss(hidden, data, delta)
+      loss = clean + self.adv_reg * adv
+      scaled = self.optimizer.scale_loss(loss)
+    grads = tape.gradient(scaled, variables)
+    self.optimizer.apply_gradients(zip(grads, variables))
+    return {"loss": loss, "clean_loss": clean, "adv_loss": adv}
+
   def get_config(self):
     return {**super().get_config(), "adv_eps": self.adv_eps,
             "adv_reg": self.adv_reg, "adv_target": self.adv_target,
-            "adv_norm": self.adv_norm}
+            "adv_norm": self.adv_norm, "adv_gamma": self.adv_gamma}
+
+
+def _add_gradients(a, b):
+  """a + b for gradients that may be tf.IndexedSlices (embedding lookups)."""
+  if a is None:
+    return b
+  if b is None:
+    return a
+  if isinstance(a, tf.IndexedSlices) and isinstance(b, tf.IndexedSlices):
+    return tf.IndexedSlices(tf.concat([a.values, b.values], 0),
+                            tf.concat([a.indices, b.indices], 0),
+                            a.dense_shape)
+  return tf.convert_to_tensor(a) + tf.convert_to_tensor(b)

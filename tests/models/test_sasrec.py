@@ -139,3 +139,54 @@ def test_get_config_roundtrip():
 def test_rejects_unknown_target():
   with pytest.raises(ValueError):
     ASASRec(NUM_ITEMS, MAXLEN, adv_target="hidden")
+
+
+def _reference_step(model, b, target, eps=0.5, reg=1.0):
+  """Expected weights after one SGD(1.0) step of adv_gamma='shared' with
+  dropout 0: Gamma w.r.t. the embeddings ``target`` perturbs, by hand."""
+  w0 = _variables(model)
+  zero = tf.zeros_like(model.item_table)
+  where = {"input_delta": zero if target in ("both", "input") else None,
+           "output_delta": zero if target in ("both", "output") else None}
+  with tf.GradientTape() as tape:
+    tape.watch(zero)
+    clean = model.sequence_loss(b, training=False, **where)
+  gamma = tf.convert_to_tensor(tape.gradient(clean, zero)).numpy()
+  norms = np.linalg.norm(gamma, axis=1, keepdims=True)
+  delta = tf.constant(np.where(norms > 0, eps * gamma / np.maximum(norms, 1e-30),
+                               0.0), tf.float32)
+  perturbed = {k: (delta if v is not None else None) for k, v in where.items()}
+  with tf.GradientTape() as tape:
+    loss = (model.sequence_loss(b, training=True) +
+            reg * model.sequence_loss(b, training=True, **perturbed))
+  grads = tape.gradient(loss, model.trainable_variables)
+  return [w - tf.convert_to_tensor(g).numpy() for w, g in zip(w0, grads)]
+
+
+@pytest.mark.parametrize("target", ["both", "input", "output"])
+def test_shared_gamma_step_matches_a_hand_written_reference(target):
+  model = make(ASASRec, adv_target=target, adv_gamma="shared")
+  b = batch()
+  expected = _reference_step(model, b, target)
+  model.train_step(b)
+  for got, want in zip(_variables(model), expected):
+    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)
+
+
+def test_shared_and_separate_gamma_agree_without_dropout():
+  b = batch()
+  runs = []
+  for gamma in ("separate", "shared"):
+    model = make(ASASRec, adv_target="both", adv_gamma=gamma)
+    logs = model.train_step(b)
+    runs.append((logs, _variables(model)))
+  (logs_a, w_a), (logs_b, w_b) = runs
+  for k in ("clean_loss", "adv_loss"):
+    np.testing.assert_allclose(logs_a[k].numpy(), logs_b[k].numpy(), rtol=1e-5)
+  for a, b_ in zip(w_a, w_b):
+    np.testing.assert_allclose(a, b_, rtol=1e-4, atol=1e-6)
+
+
+def test_rejects_unknown_gamma():
+  with pytest.raises(ValueError, match="adv_gamma"):
+    ASASRec(NUM_ITEMS, MAXLEN, adv_gamma="twice")

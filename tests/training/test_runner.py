@@ -48,6 +48,15 @@ def test_sasrec_learns_the_sequential_signal(synthetic, tmp_path):
   assert pop["best_epoch"] == 0 and pop["epochs_run"] == 0
 
 
+@pytest.mark.parametrize("target", ["both", "output"])
+def test_asasrec_with_shared_gamma_learns(synthetic, tmp_path, target):
+  _, pop = fit(synthetic, tmp_path / "pop", "mostpop")
+  _, adv = fit(synthetic, tmp_path / "adv", "asasrec", epochs=8,
+               pretrain_epochs=4, adv_gamma="shared", adv_target=target)
+  assert adv["metrics"]["test"]["hr@10"] >= 2 * pop["metrics"]["test"]["hr@10"]
+  assert all(np.isfinite(h["train"]["loss"]) for h in adv["history"])
+
+
 def test_run_directory_contents(synthetic, tmp_path):
   r, summary = fit(synthetic, tmp_path, "asasrec", epochs=4)
   files = set(os.listdir(tmp_path))
