@@ -279,7 +279,7 @@ def table(rows, quick: bool) -> str:
   profiles = []
   for r in rows:
     if r.get("profile"):
-      profiles += [f"", f"Profile, case ({r['case']}) {r['model']} "
+      profiles += ["", f"Profile, case ({r['case']}) {r['model']} "
                    "(CPU ms per step by op type, share of op CPU time):", "",
                    "| op type | ms/step | share |", "|---|---|---|"]
       profiles += [f"| {t} | {ms:.2f} | {share:.0%} |"
