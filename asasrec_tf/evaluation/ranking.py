@@ -84,34 +84,33 @@ def _full_ranks(scores, targets, excluded):
   which include padding and the held-out item itself).
 
   Counts over the whole row, then subtracts what the few excluded items
-  contributed, so no [B, I + 1] mask is ever built.
+  contributed, so no [B, I + 1] mask is ever built. A NaN held-out score
+  ranks below every candidate.
   """
   target_scores = tf.gather(scores, targets, batch_dims=1)
-  t = target_scores[:, None]
-  counted = tf.reduce_sum(
-      tf.cast(scores >= t, tf.int32) + tf.cast(tf.math.is_nan(scores),
-                                               tf.int32), axis=1)
   rows = excluded[:, 0]
   ex_scores = tf.gather_nd(scores, excluded)
-  ex_counted = tf.cast((ex_scores >= tf.gather(target_scores, rows)) |
-                       tf.math.is_nan(ex_scores), tf.int32)
-  batch = tf.shape(scores)[0]
-  counted -= tf.math.unsorted_segment_sum(ex_counted, rows, batch)
-  candidates = tf.shape(scores)[1] - tf.math.unsorted_segment_sum(
-      tf.ones_like(rows, tf.int32), rows, batch)
-  # A NaN held-out score: every candidate counts against it.
-  return tf.where(tf.math.is_nan(target_scores), candidates, counted)
+  ex_counted = _not_below(ex_scores, tf.gather(target_scores, rows))
+  return (_count_not_below(scores, target_scores) -
+          tf.math.unsorted_segment_sum(ex_counted, rows, tf.shape(scores)[0]))
+
+
+def _not_below(scores, target_scores):
+  """1 where ``scores`` is not below the target's (NaN on either side: 1).
+
+  Written as 1 - [a < b] rather than [a >= b] | isnan(a): NaN is never
+  below anything, so one comparison covers it (and graph rewriting, which
+  turns logical_not(a < b) into a >= b, has nothing to rewrite).
+  """
+  return 1 - tf.cast(scores < target_scores, tf.int32)
 
 
 def _count_not_below(scores, target_scores):
-  """[B] entries of [B, N] ``scores`` >= the target; NaN counts against it.
-
-  (Written without logical_not(a < b): graph rewriting turns that into
-  a >= b, which is false for NaN.)
-  """
-  hits = (scores >= target_scores[:, None]) | tf.math.is_nan(scores)
-  counts = tf.reduce_sum(tf.cast(hits, tf.int32), axis=1)
-  return tf.where(tf.math.is_nan(target_scores), tf.shape(scores)[1], counts)
+  """[B] entries of [B, N] ``scores`` not below the [B] targets' (NaN on
+  either side counts against the target), in one pass over ``scores``."""
+  below = tf.reduce_sum(tf.cast(scores < target_scores[:, None], tf.int32),
+                        axis=1)
+  return tf.shape(scores)[1] - below
 
 
 @tf.function(input_signature=[
