@@ -58,13 +58,15 @@ def _peak_rss_mb() -> float:
 
 
 # The models a training case times: (model, build keyword arguments, passes
-# through the network per step).
+# through the network per step, length buckets).
 VARIANTS = {
-    "sasrec": ("sasrec", {}, 1),
-    "asasrec": ("asasrec", {}, 3),
-    "asasrec-shared": ("asasrec", {"adv_gamma": "shared"}, 2),
+    "sasrec": ("sasrec", {}, 1, False),
+    "asasrec": ("asasrec", {}, 3, False),
+    "asasrec-shared": ("asasrec", {"adv_gamma": "shared"}, 2, False),
     "asasrec-shared-output": ("asasrec", {"adv_gamma": "shared",
-                                          "adv_target": "output"}, 1),
+                                          "adv_target": "output"}, 1, False),
+    "sasrec-buckets": ("sasrec", {}, 1, True),
+    "asasrec-buckets": ("asasrec", {}, 3, True),
 }
 
 
@@ -110,6 +112,7 @@ def op_breakdown(logdir: str, steps: int, top: int = 8):
 
 
 def _train_case(key: str, variant: str, quick: bool, steps: int):
+  import numpy as np
   from asasrec_tf.data import loader
   from asasrec_tf.data.sampler import TrainingSampler
   from asasrec_tf.evaluation.ranking import RankingEvaluator
@@ -121,9 +124,10 @@ def _train_case(key: str, variant: str, quick: bool, steps: int):
                      cache_dir=os.path.join(tempfile.gettempdir(),
                                             "asasrec_bench_cache"))
   maxlen = factory.resolve_maxlen(maxlen_flag, data)
-  model_name, kwargs, passes = VARIANTS[variant]
+  model_name, kwargs, passes, buckets = VARIANTS[variant]
   model = factory.build(model_name, data, maxlen, **kwargs)
-  sampler = TrainingSampler(data, maxlen, batch_size, seed=0)
+  sampler = TrainingSampler(data, maxlen, batch_size, seed=0,
+                            length_buckets=buckets)
   plain, adv = runner.compile_steps(model, sampler)
   step = adv if model_name == "asasrec" else plain
   steps = 8 if quick else steps
@@ -157,7 +161,10 @@ def _train_case(key: str, variant: str, quick: bool, steps: int):
   scorer = runner.make_scorer(model, maxlen)
   evaluator.evaluate(scorer)  # trace
   eval_s = evaluator.evaluate(scorer).seconds
-  flops = sasrec_step_flops(batch_size, maxlen, 64, 2, data.num_items, passes)
+  # Length buckets cut each batch to its longest window: count that work.
+  width = float(np.mean([b["positives"].shape[1] for b in sampler.dataset(3)])
+                ) if buckets else maxlen
+  flops = sasrec_step_flops(batch_size, width, 64, 2, data.num_items, passes)
   profile = None
   if FLAGS.profile and key == "a":
     import tensorflow as tf
@@ -168,7 +175,7 @@ def _train_case(key: str, variant: str, quick: bool, steps: int):
       float(step(b)["loss"])
     tf.profiler.experimental.stop()
     profile = op_breakdown(logdir, len(traced))
-  return {"case": key, "model": variant, "maxlen": maxlen,
+  return {"case": key, "model": variant, "maxlen": maxlen, "width": width,
           "batch": batch_size, "step_ms": pipeline_ms,
           "step_ms_in_memory": memory_ms, "epoch_s": epoch_s,
           "epoch_estimated": quick, "eval_s": eval_s,
@@ -243,6 +250,21 @@ def machine() -> str:
           f"{len(gpus)} GPU(s), TensorFlow {tf.__version__}")
 
 
+def _base(variant: str) -> str:
+  """What a variant's step is compared with: SASRec fed the same batches
+  (plain SASRec itself for the length-bucketed SASRec)."""
+  if variant == "sasrec-buckets":
+    return "sasrec"
+  return "sasrec-buckets" if variant.endswith("-buckets") else "sasrec"
+
+
+def _maxlen_cell(r) -> str:
+  width = r.get("width", r["maxlen"])
+  if width == r["maxlen"]:
+    return str(r["maxlen"])
+  return f"{r['maxlen']} (cut to {width:.1f} on average)"
+
+
 def table(rows, quick: bool) -> str:
   lines = ["| case | model | maxlen | batch | ms/step (pipeline) | ms/step "
            "(in memory) | s/epoch | eval s | GFLOP/step | GFLOP/s | peak RSS MB |",
@@ -252,7 +274,7 @@ def table(rows, quick: bool) -> str:
       epoch = f"{r['epoch_s']:.2f}" + (" (est.)" if r["epoch_estimated"] else "")
       lines.append(
           f"| ({r['case']}) {TRAIN_CASES[r['case']][3]} | {r['model']} | "
-          f"{r['maxlen']} | {r['batch']} | {r['step_ms']:.1f} | "
+          f"{_maxlen_cell(r)} | {r['batch']} | {r['step_ms']:.1f} | "
           f"{r['step_ms_in_memory']:.1f} | {epoch} | {r['eval_s']:.2f} | "
           f"{r['gflop_per_step']:.3f} | {r['gflops']:.1f} | "
           f"{r['peak_rss_mb']:.0f} |")
@@ -269,9 +291,9 @@ def table(rows, quick: bool) -> str:
   for r in rows:
     if r["case"] in TRAIN_CASES:
       ratios.setdefault(r["case"], {})[r["model"]] = r["step_ms"]
-  notes = [f"- {m} / sasrec step, case ({k}): {v[m] / v['sasrec']:.2f}x"
+  notes = [f"- {m} / {_base(m)} step, case ({k}): {v[m] / v[_base(m)]:.2f}x"
            for k, v in sorted(ratios.items()) for m in v
-           if m != "sasrec" and "sasrec" in v]
+           if m != _base(m) and _base(m) in v]
   pipe = [f"- case ({r['case']}) {r['model']}: pipeline / in-memory step "
           f"{r['step_ms'] / r['step_ms_in_memory']:.2f}x"
           for r in rows if r["case"] in TRAIN_CASES]

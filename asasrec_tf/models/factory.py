@@ -144,10 +144,11 @@ def resolved_lr(name: str, lr: Optional[float]) -> Optional[float]:
 
 
 def build_sampler(name: str, data: SequenceDataset, maxlen: int,
-                  batch_size: int, seed: int):
-  """The training-batch sampler ``name`` learns from (None for MostPop)."""
+                  batch_size: int, seed: int, length_buckets: bool = False):
+  """The training-batch sampler ``name`` learns from (None for MostPop);
+  ``length_buckets`` applies to the sequential models (see TrainingSampler)."""
   if name in SEQUENTIAL:
-    return TrainingSampler(data, maxlen, batch_size, seed)
+    return TrainingSampler(data, maxlen, batch_size, seed, length_buckets)
   if name in PAIRWISE:
     return PairSampler(data, batch_size, seed)
   return None

@@ -28,7 +28,9 @@ class ItemPositionEmbedding(keras.layers.Layer):
   position embedding of padded slots contribute nothing.
 
   Call args:
-    item_ids: [B, L] int item ids, 0 = padding.
+    item_ids: [B, L] int item ids, 0 = padding, L <= maxlen: a window
+      shorter than maxlen is the last L slots of a maxlen window (left
+      padding), so it gets the last L position embeddings.
     item_delta: optional [I + 1, d] perturbation of the item table (Eq. 9).
     training: applies dropout when true.
 
@@ -66,7 +68,9 @@ class ItemPositionEmbedding(keras.layers.Layer):
   def call(self, item_ids, item_delta=None, training=False):
     mask = tf.cast(tf.not_equal(item_ids, 0), self.compute_dtype)[..., None]
     x = self.lookup(item_ids, item_delta) * math.sqrt(self.hidden_units)
-    x += tf.cast(self.position_embedding, self.compute_dtype)[None, :, :]
+    length = tf.shape(item_ids)[1]
+    positions = self.position_embedding[self.maxlen - length:]
+    x += tf.cast(positions, self.compute_dtype)[None, :, :]
     return self.dropout(x, training=training) * mask
 
   def get_config(self):

@@ -39,6 +39,10 @@ flags.DEFINE_integer("eval_every", 10, "Evaluate every this many epochs.",
                      lower_bound=1)
 flags.DEFINE_integer("batch_size", 512, "Users per training batch.",
                      lower_bound=1)
+flags.DEFINE_bool("length_buckets", False, "SASRec/ASASRec: batch users of "
+                  "similar length and cut the all-padding columns (the same "
+                  "losses, much less work when most sequences are shorter "
+                  "than --maxlen; batches are then not uniform samples).")
 flags.DEFINE_integer("seed", 0, "Seed of weights, dropout and sampling.")
 flags.DEFINE_integer("pretrain_epochs", 0, "Epochs of plain training before "
                      "the adversarial term is switched on (ASASRec).",

@@ -96,3 +96,48 @@ def test_pair_sampler_covers_every_interaction(data, seed):
   for u, j in zip(batch["users"], batch["negatives"]):
     assert 1 <= j <= data.num_items
     assert j not in set(data.train_sequence(u).tolist())
+
+
+def _left_pad(rows, maxlen):
+  return np.concatenate([np.zeros((rows.shape[0], maxlen - rows.shape[1]),
+                                  rows.dtype), rows], axis=1)
+
+
+@settings(max_examples=40, deadline=None)
+@given(data=datasets(), maxlen=st.integers(1, 6), batch=st.integers(1, 4),
+       seed=st.integers(0, 2**16))
+def test_length_buckets_keep_every_example_and_cut_only_padding(
+    data, maxlen, batch, seed):
+  distinct = [len(set(data.train_sequence(u).tolist()))
+              for u in range(data.num_users)]
+  assume(max(distinct) < data.num_items)
+  plain = TrainingSampler(data, maxlen, batch, seed=seed).epoch_arrays(1)
+  bucketed = TrainingSampler(data, maxlen, batch, seed=seed,
+                             length_buckets=True)
+  rows = {}
+  widths = []
+  for b in bucketed.dataset(1):
+    b = {k: v.numpy() for k, v in b.items()}
+    width = b["positives"].shape[1]
+    lengths = np.count_nonzero(b["positives"], axis=1)
+    # the kept width is the longest window of the batch; cut columns were
+    # padding in every row
+    assert width == max(lengths.max(), 1)
+    widths.append((lengths.min(), lengths.max(), len(lengths)))
+    for i, u in enumerate(b["users"]):
+      rows[u] = tuple(_left_pad(b[k][i:i + 1], maxlen).tobytes()
+                      for k in ("inputs", "positives"))
+  expected = {u: tuple(plain[k][i:i + 1].tobytes()
+                       for k in ("inputs", "positives"))
+              for i, u in enumerate(plain["users"])}
+  assert rows == expected     # every user once, same windows
+  # full batches cover disjoint, sorted ranges of lengths
+  spans = sorted(w[:2] for w in widths if w[2] == batch)
+  assert all(a[1] <= b[0] for a, b in zip(spans, spans[1:]))
+  # only the last batch may be partial
+  assert all(w[2] == batch for w in widths[:-1])
+
+
+def test_length_buckets_signature_has_a_free_width(tiny_dataset):
+  spec = TrainingSampler(tiny_dataset, 3, 2, length_buckets=True).element_spec()
+  assert spec["inputs"].shape.as_list() == [None, None]
