@@ -131,24 +131,22 @@ def _train_case(key: str, variant: str, quick: bool, steps: int):
   plain, adv = runner.compile_steps(model, sampler)
   step = adv if model_name == "asasrec" else plain
   steps = 8 if quick else steps
-  # Fed from the real pipeline.
+  # Steps fed from the real pipeline and from tensors already in memory,
+  # interleaved so that drift (warm-up, other load) hits both alike.
   it = iter(sampler.dataset(1).repeat())
-  for _ in range(3):
-    step(next(it))
-  times = []
-  for _ in range(steps):
-    t = time.perf_counter()
-    float(step(next(it))["loss"])
-    times.append(time.perf_counter() - t)
-  pipeline_ms = statistics.median(times) * 1e3
-  # Fed from tensors already in memory.
   batches = [next(it) for _ in range(steps)]
-  times = []
+  for b in batches[:3]:
+    step(b)
+  pipeline, memory = [], []
   for b in batches:
     t = time.perf_counter()
+    float(step(next(it))["loss"])
+    pipeline.append(time.perf_counter() - t)
+    t = time.perf_counter()
     float(step(b)["loss"])
-    times.append(time.perf_counter() - t)
-  memory_ms = statistics.median(times) * 1e3
+    memory.append(time.perf_counter() - t)
+  pipeline_ms = statistics.median(pipeline) * 1e3
+  memory_ms = statistics.median(memory) * 1e3
   # One whole epoch through the real loop (quick: estimated from the step).
   if quick:
     epoch_s = pipeline_ms / 1e3 * sampler.steps_per_epoch
