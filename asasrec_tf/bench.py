@@ -66,8 +66,14 @@ VARIANTS = {
     "asasrec-shared-output": ("asasrec", {"adv_gamma": "shared",
                                           "adv_target": "output"}, 1, False),
     "sasrec-buckets": ("sasrec", {}, 1, True),
-    "asasrec-buckets": ("asasrec", {}, 3, True),
+    "asasrec-shared-buckets": ("asasrec", {"adv_gamma": "shared"}, 2, True),
 }
+# Which variants each training case times (every one on case (a)).
+CASE_VARIANTS = {"a": tuple(VARIANTS),
+                 "b": ("sasrec", "asasrec", "asasrec-shared"),
+                 "c": ("sasrec", "asasrec", "asasrec-shared")}
+# The variants --profile traces (on case (a)).
+PROFILED = ("sasrec", "asasrec", "sasrec-buckets")
 
 
 def sasrec_step_flops(batch: int, maxlen: int, d: int, blocks: int,
@@ -164,7 +170,7 @@ def _train_case(key: str, variant: str, quick: bool, steps: int):
                 ) if buckets else maxlen
   flops = sasrec_step_flops(batch_size, width, 64, 2, data.num_items, passes)
   profile = None
-  if FLAGS.profile and key == "a":
+  if FLAGS.profile and key == "a" and variant in PROFILED:
     import tensorflow as tf
     logdir = os.path.join(FLAGS.profile_dir, f"{key}_{variant}")
     traced = batches[:10]
@@ -312,7 +318,7 @@ def main(argv):
   if FLAGS.case:
     print(json.dumps(run_case(FLAGS.case)))
     return
-  cases = [f"{k}_{m}" for k in TRAIN_CASES for m in VARIANTS]
+  cases = [f"{k}_{m}" for k in TRAIN_CASES for m in CASE_VARIANTS[k]]
   cases += ["d", "e"]
   if FLAGS.quick:
     cases = ["a_sasrec", "a_asasrec", "a_asasrec-shared", "d", "e"]

@@ -22,12 +22,12 @@ def test_table_reports_ratios_and_profiles():
           {**row, "model": "asasrec-shared", "step_ms": 80.0,
            "profile": [["MatMul", 12.5, 0.25]]},
           {**row, "model": "sasrec-buckets", "step_ms": 20.0, "width": 12.25},
-          {**row, "model": "asasrec-buckets", "step_ms": 50.0,
+          {**row, "model": "asasrec-shared-buckets", "step_ms": 50.0,
            "width": 12.25}]
   text = bench.table(rows, quick=False)
   assert "- asasrec-shared / sasrec step, case (a): 1.60x" in text
   assert "- sasrec-buckets / sasrec step, case (a): 0.40x" in text
-  assert "- asasrec-buckets / sasrec-buckets step, case (a): 2.50x" in text
+  assert "- asasrec-shared-buckets / sasrec-buckets step, case (a): 2.50x" in text
   assert "| 50 (cut to 12.2 on average) |" in text
   assert "- case (a) sasrec: pipeline / in-memory step 1.25x" in text
   assert "| MatMul | 12.50 | 25% |" in text
