@@ -93,6 +93,8 @@ def _paper_value(dataset: str, model: str, metric: str) -> Optional[float]:
 def _p(p: Optional[float]) -> str:
   if p is None:
     return "—"
+  if p == 0.0:
+    return "< 1e-300"      # below the smallest double the t-test returns
   return f"{p:.1e}" if p < 0.001 else f"{p:.3f}"
 
 

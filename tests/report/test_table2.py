@@ -99,3 +99,10 @@ def test_unreadable_results_name_the_file(tmp_path):
   (tmp_path / "bad" / "results.json").write_text("{oops")
   with pytest.raises(Exception, match="bad/results.json: not a readable"):
     runs.load_runs(str(tmp_path))
+
+
+def test_p_values_print_readably():
+  assert table2._p(None) == "—"
+  assert table2._p(0.0) == "< 1e-300"
+  assert table2._p(2.2e-6) == "2.2e-06"
+  assert table2._p(0.0412) == "0.041"
