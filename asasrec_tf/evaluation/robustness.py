@@ -126,7 +126,10 @@ def measure(model: SASRec, data: SequenceDataset, protocol: Dict[str, object],
   out = {"clean": evaluate_perturbed(model, evaluator, zero),
          "worst_case": {}, "random": {},
          "perturbed_rows_worst_case": int((np.abs(gamma[1:]).sum(1) > 0).sum()),
-         "item_rows": int(data.num_items)}
+         "item_rows": int(data.num_items),
+         # eps is absolute: read it against the size of the rows it moves.
+         "mean_item_norm": float(np.linalg.norm(
+             model.item_table.numpy()[1:], axis=1).mean())}
   for eps in epsilons:
     out["worst_case"][str(eps)] = evaluate_perturbed(
         model, evaluator, row_normalised(gamma, eps))

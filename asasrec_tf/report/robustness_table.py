@@ -47,15 +47,17 @@ def markdown(runs: Dict[str, Run]) -> str:
           raise UserError(f"{run.path}/{RESULT}: epsilons {eps} differ from "
                           f"the other runs' {epsilons}")
         clean = rob["clean"][METRIC]
+        norm = rob.get("mean_item_norm")
         rows.append(
             f"| {paper.DATASET_NAMES[d]} | {protocol} | "
-            f"{paper.MODEL_NAMES[model]} | {clean:.4f} | "
+            f"{paper.MODEL_NAMES[model]} | "
+            f"{'—' if norm is None else f'{norm:.2f}'} | {clean:.4f} | "
             + " | ".join(_cell(rob[kind][e][METRIC], clean)
                          for kind in ("worst_case", "random") for e in eps)
             + " |")
   if not rows:
     return ""
-  header = (["Dataset", "protocol", "Model", "clean"]
+  header = (["Dataset", "protocol", "Model", "mean ‖item row‖", "clean"]
             + [f"worst case ε={e}" for e in epsilons]
             + [f"random ε={e}" for e in epsilons])
   return (
@@ -66,7 +68,8 @@ def markdown(runs: Dict[str, Run]) -> str:
       "row moved by ε along the normalised gradient of the training loss "
       "(Eq. 5) of the test items against one sampled negative, dropout off "
       "(the fast-gradient direction ASASRec's adversary uses). *Random*: "
-      "every item row moved by ε in a uniformly random direction. The paper "
+      "every item row moved by ε in a uniformly random direction. ε is "
+      "absolute, so the mean norm of the item rows is shown beside it. The paper "
       "motivates SAO by robustness but never measures it. Written by "
       "`python -m asasrec_tf.report` from the runs' robustness.json "
       "(`python -m asasrec_tf.evaluation.robustness --run_dir=...`).\n\n"

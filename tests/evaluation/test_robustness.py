@@ -83,6 +83,7 @@ def test_robustness_of_a_finished_run(finished_runs):
   assert set(rob["worst_case"]) == set(rob["random"]) == {"0.5", "2.0"}
   assert rob["worst_case"]["2.0"]["ndcg@100"] < rob["clean"]["ndcg@100"]
   assert 0 < rob["perturbed_rows_worst_case"] <= rob["item_rows"]
+  assert rob["mean_item_norm"] > 0
 
 
 def test_robustness_refuses_other_models_and_bad_input(finished_runs, tmp_path):
