@@ -187,7 +187,9 @@ for dir in "$RUNS"/*-sasrec "$RUNS"/*-asasrec; do
   [[ -f "$dir/results.json" ]] || continue
   name=$(basename "$dir")
   ds_ok=0
-  for ds in ${DATASETS//,/ }; do [[ "$name" == "$ds"-* ]] && ds_ok=1; done
+  for ds in ${DATASETS//,/ }; do
+    [[ "$name" == "$ds-paper-"* || "$name" == "$ds-clean-"* ]] && ds_ok=1
+  done
   (( ds_ok )) || continue
   if [[ -f "$dir/robustness.json" ]] && (( ! FORCE )); then continue; fi
   echo "  > $name"
