@@ -235,7 +235,11 @@ class ASASRec(SASRec):
       with tf.GradientTape() as inner:
         inner.watch(zero)
         clean = self.output_loss(hidden, data, zero)
-      gamma = replica_sum(tf.convert_to_tensor(inner.gradient(clean, zero)))
+        # Scaled like the other paths' Gamma (float16 underflow); the scale
+        # does not change the normalised direction.
+        scaled_clean = self.optimizer.scale_loss(clean)
+      gamma = replica_sum(tf.convert_to_tensor(
+          inner.gradient(scaled_clean, zero)))
       delta = adversarial.perturbation(gamma, self.adv_eps, self.adv_norm)
       adv = self.output_loss(hidden, data, delta)
       loss = clean + self.adv_reg * adv

@@ -203,9 +203,11 @@ def test_mixed_precision_still_learns(synthetic, tmp_path, policy):
     r, res = fit(synthetic, tmp_path / policy, "sasrec", epochs=8,
                  mixed_precision=policy)
     assert r.model.embedding.compute_dtype != "float32"
-    # the adversarial step too: a NaN/Inf loss would raise TrainingError
+    # the adversarial steps too: a NaN/Inf loss would raise TrainingError
     fit(synthetic, tmp_path / f"adv-{policy}", "asasrec", epochs=2,
         mixed_precision=policy)
+    fit(synthetic, tmp_path / f"adv-shared-{policy}", "asasrec", epochs=1,
+        mixed_precision=policy, adv_gamma="shared", adv_target="output")
   finally:
     keras.mixed_precision.set_global_policy("float32")
   losses = [h["train"]["loss"] for h in res["history"]]
