@@ -162,7 +162,7 @@ def _train_case(key: str, variant: str, quick: bool, steps: int):
       float(step(b)["loss"])
     epoch_s = time.perf_counter() - t
   evaluator = RankingEvaluator(data, "test", maxlen, ks=(10, 100))
-  scorer = runner.make_scorer(model, maxlen)
+  scorer = runner.make_scorer(model)
   evaluator.evaluate(scorer)  # trace
   eval_s = evaluator.evaluate(scorer).seconds
   # Length buckets cut each batch to its longest window: count that work.
@@ -207,11 +207,20 @@ def _eval_case(quick: bool):
       user_ids=np.arange(users), item_ids=np.arange(-1, items))
   model = factory.build("sasrec", data, 50)
   evaluator = RankingEvaluator(data, "test", 50, ks=(10, 100))
-  scorer = runner.make_scorer(model, 50)
+  scorer = runner.make_scorer(model)
   result = evaluator.evaluate(scorer)
+  profile = None
+  if FLAGS.profile:
+    import tensorflow as tf
+    logdir = os.path.join(FLAGS.profile_dir, "d")
+    tf.profiler.experimental.start(logdir)
+    evaluator.evaluate(scorer)
+    tf.profiler.experimental.stop()
+    # "ms/step" is then ms per evaluation of all users.
+    profile = op_breakdown(logdir, 1)
   return {"case": "d", "users": int(len(evaluator.users)),
           "items": int(data.num_items), "eval_s": result.seconds,
-          "peak_rss_mb": _peak_rss_mb()}
+          "peak_rss_mb": _peak_rss_mb(), "profile": profile}
 
 
 def _load_case():
@@ -305,9 +314,11 @@ def table(rows, quick: bool) -> str:
   profiles = []
   for r in rows:
     if r.get("profile"):
-      profiles += ["", f"Profile, case ({r['case']}) {r['model']} "
-                   "(CPU ms per step by op type, share of op CPU time):", "",
-                   "| op type | ms/step | share |", "|---|---|---|"]
+      what = (f"case ({r['case']}) {r['model']} (CPU ms per step"
+              if r["case"] in TRAIN_CASES else
+              f"case ({r['case']}) evaluation (CPU ms per whole evaluation")
+      profiles += ["", f"Profile, {what} by op type, share of op CPU time):",
+                   "", "| op type | ms/step | share |", "|---|---|---|"]
       profiles += [f"| {t} | {ms:.2f} | {share:.0%} |"
                    for t, ms, share in r["profile"]]
   return "\n".join([head, "", *lines, "", *notes, *pipe, *profiles]) + "\n"

@@ -69,7 +69,7 @@ def main(argv):
                                               "num_heads")})
   print(f"run directory: {run_dir}", flush=True)
   summary = runner.Runner(model, data, sampler, evaluators, run_dir, config,
-                          maxlen, checkpoint_every=FLAGS.checkpoint_every,
+                          checkpoint_every=FLAGS.checkpoint_every,
                           resume=resume, strategy=strategy).fit()
   results = {"dataset": data.name, "model": FLAGS.model,
              "flags": project_flags(), "maxlen": maxlen,

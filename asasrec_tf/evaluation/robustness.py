@@ -95,7 +95,7 @@ def evaluate_perturbed(model: SASRec, evaluator: RankingEvaluator,
   table = model.item_table
   original = table.numpy()
   score = tf.function(model.score, input_signature=[
-      tf.TensorSpec([None, model.maxlen], tf.int32)])
+      tf.TensorSpec([None, None], tf.int32)])
   try:
     table.assign(original + delta)
     result = evaluator.evaluate(lambda users, hist: score(hist))

@@ -83,8 +83,9 @@ def config_from_flags() -> TrainConfig:
                      select_metric=FLAGS.select_metric)
 
 
-def make_scorer(model, maxlen: int):
-  """The evaluator's (users, histories) -> scores callable for ``model``."""
+def make_scorer(model):
+  """The evaluator's (users, histories) -> scores callable for ``model``
+  (histories [B, L], L <= maxlen: the evaluator cuts all-padding columns)."""
   if not isinstance(model, keras.Model):
     return model.score
   if model.input_kind == "users":
@@ -92,7 +93,7 @@ def make_scorer(model, maxlen: int):
                      input_signature=[tf.TensorSpec([None], tf.int32)])
     return lambda users, histories: fn(tf.constant(users, tf.int32))
   fn = tf.function(model.score,
-                   input_signature=[tf.TensorSpec([None, maxlen], tf.int32)])
+                   input_signature=[tf.TensorSpec([None, None], tf.int32)])
   return lambda users, histories: fn(tf.constant(histories, tf.int32))
 
 
@@ -167,7 +168,7 @@ class Runner:
 
   def __init__(self, model, data: SequenceDataset, sampler,
                evaluators: Dict[str, RankingEvaluator], run_dir: str,
-               config: TrainConfig, maxlen: int, verbose: bool = True,
+               config: TrainConfig, verbose: bool = True,
                checkpoint_every: int = 1, resume: bool = False,
                strategy: Optional[tf.distribute.Strategy] = None):
     self.model = model
@@ -180,7 +181,7 @@ class Runner:
     self.checkpoint_every = checkpoint_every
     self.resume = resume
     self.strategy = strategy
-    self.scorer = make_scorer(model, maxlen)
+    self.scorer = make_scorer(model)
     self.trainable = isinstance(model, keras.Model) and sampler is not None
     # Everything below is saved in checkpoints.
     self.epoch = 0

@@ -36,7 +36,7 @@ def fit(data, run_dir, model_name="sasrec", epochs=8, maxlen=20, lr=0.005,
   evaluators = protocol.build_evaluators(data, maxlen, PROTO)
   cfg = runner.TrainConfig(epochs=epochs, eval_every=4,
                            pretrain_epochs=pretrain_epochs)
-  r = runner.Runner(model, data, sampler, evaluators, str(run_dir), cfg, maxlen,
+  r = runner.Runner(model, data, sampler, evaluators, str(run_dir), cfg,
                     verbose=False)
   return r, r.fit()
 
@@ -148,7 +148,7 @@ def test_bpr_beats_mostpop(synthetic, tmp_path):
   evaluators = protocol.build_evaluators(synthetic, 20, PROTO)
   r = runner.Runner(model, synthetic, PairSampler(synthetic, 128, seed=0),
                     evaluators, str(tmp_path / "bpr"),
-                    runner.TrainConfig(epochs=40, eval_every=10), 20,
+                    runner.TrainConfig(epochs=40, eval_every=10),
                     verbose=False)
   bpr = r.fit()
   assert (bpr["metrics"]["test"]["hr@10"] > pop["metrics"]["test"]["hr@10"]
@@ -188,7 +188,7 @@ def test_divergence_later_keeps_the_last_good_checkpoint(synthetic, tmp_path,
   r = runner.Runner(model, synthetic, TrainingSampler(synthetic, 20, 128),
                     protocol.build_evaluators(synthetic, 20, PROTO),
                     str(tmp_path), runner.TrainConfig(epochs=3, eval_every=4),
-                    20, verbose=False, resume=True)
+                    verbose=False, resume=True)
   with pytest.raises(TrainingError,
                      match=r"epoch 2, step 1 .*checkpoint of epoch 1 is kept"):
     r.fit()
