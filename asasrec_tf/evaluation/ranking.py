@@ -185,16 +185,13 @@ class RankingEvaluator:
     self._offsets, self._items = offsets, items
     self.negatives = None
     if candidates == "sampled":
-      self.negatives = self._sample_negatives(data, offsets, items,
-                                              num_negatives, negative_sampling,
-                                              seed)
+      self.negatives = self._sample_negatives(data, num_negatives,
+                                              negative_sampling, seed)
 
-  def _sample_negatives(self, data, offsets, items, num, how, seed):
+  def _sample_negatives(self, data, num, how, seed):
     if num < 1:
       raise UserError(f"--num_negatives must be >= 1, got {num}")
-    keys = np.union1d(history_keys(offsets, items, data.num_items),
-                      self.users.astype(np.int64) * (data.num_items + 1)
-                      + self.targets)
+    keys = self.exclusion_keys()
     probs = None
     allowed = np.ones(data.num_items + 1, dtype=bool)
     allowed[0] = False
@@ -234,23 +231,32 @@ class RankingEvaluator:
     return np.stack([keys // (self.num_items + 1), keys % (self.num_items + 1)],
                     axis=1)
 
-  def evaluate(self, scorer: Scorer) -> EvalResult:
-    """Scores all evaluated users in batches and ranks their held-out items.
+  def exclusion_keys(self) -> np.ndarray:
+    """Sorted ``user * (I + 1) + item`` keys of the items that are never a
+    candidate for an evaluated user: the history and the held-out item."""
+    return np.union1d(history_keys(self._offsets, self._items, self.num_items),
+                      self.users.astype(np.int64) * (self.num_items + 1)
+                      + self.targets)
 
-    Users are scored in order of history length and each batch's histories
-    are cut to its longest one (the columns cut are padding in every row), so
-    a sequence model does not run over padding; a user's scores do not depend
-    on the batch, so this changes no rank.
-    """
-    began = time.perf_counter()
-    ranks = np.zeros(len(self.users), dtype=np.int64)
+  def batches(self):
+    """Yields (rows, histories): the positions in ``users`` of up to
+    batch_size users of similar history length, and their [n, L] histories
+    cut to the longest one (the columns cut are padding in every row), so a
+    sequence model does not run over padding."""
     for start in range(0, len(self.users), self.batch_size):
       rows = self._order[start:start + self.batch_size]
-      histories = self.histories[rows]
       width = max(int(self._lengths[rows].max(initial=0)), 1)
-      scores = tf.convert_to_tensor(
-          scorer(self.users[rows], histories[:, histories.shape[1] - width:]),
-          dtype=tf.float32)
+      yield rows, self.histories[rows, self.histories.shape[1] - width:]
+
+  def evaluate(self, scorer: Scorer) -> EvalResult:
+    """Scores all evaluated users in batches (see ``batches``; a user's
+    scores do not depend on the batch, so the order changes no rank) and
+    ranks their held-out items."""
+    began = time.perf_counter()
+    ranks = np.zeros(len(self.users), dtype=np.int64)
+    for rows, histories in self.batches():
+      scores = tf.convert_to_tensor(scorer(self.users[rows], histories),
+                                    dtype=tf.float32)
       targets = tf.constant(self.targets[rows])
       if self.negatives is None:
         r = _full_ranks(scores, targets, tf.constant(self._excluded(rows)))

@@ -32,7 +32,7 @@ from absl import flags  # noqa: E402
 from asasrec_tf import artifacts, errors  # noqa: E402
 from asasrec_tf.data import loader  # noqa: E402
 from asasrec_tf.data.dataset import SequenceDataset, atomic_write_text  # noqa: E402
-from asasrec_tf.data.sampler import history_keys, sample_excluding  # noqa: E402
+from asasrec_tf.data.sampler import sample_excluding  # noqa: E402
 from asasrec_tf.evaluation.ranking import RankingEvaluator  # noqa: E402
 from asasrec_tf.models.sasrec import SASRec  # noqa: E402
 
@@ -55,7 +55,7 @@ def worst_case_gradient(model: SASRec, evaluator: RankingEvaluator,
     negatives: [n] one negative item per evaluated user.
   """
 
-  @tf.function(input_signature=[tf.TensorSpec([None, model.maxlen], tf.int32),
+  @tf.function(input_signature=[tf.TensorSpec([None, None], tf.int32),
                                 tf.TensorSpec([None], tf.int32),
                                 tf.TensorSpec([None], tf.int32)])
   def batch_gradient(histories, targets, negs):
@@ -72,12 +72,9 @@ def worst_case_gradient(model: SASRec, evaluator: RankingEvaluator,
     return tf.convert_to_tensor(tape.gradient(loss, zero))
 
   gamma = np.zeros(model.item_table.shape, np.float64)
-  step = evaluator.batch_size
-  for start in range(0, len(evaluator.users), step):
-    stop = min(start + step, len(evaluator.users))
-    g = batch_gradient(evaluator.histories[start:stop],
-                       evaluator.targets[start:stop], negatives[start:stop])
-    gamma += g.numpy().astype(np.float64) * (stop - start)
+  for rows, histories in evaluator.batches():
+    g = batch_gradient(histories, evaluator.targets[rows], negatives[rows])
+    gamma += g.numpy().astype(np.float64) * len(rows)
   return gamma
 
 
@@ -104,29 +101,21 @@ def evaluate_perturbed(model: SASRec, evaluator: RankingEvaluator,
   return result.metrics()
 
 
-def measure(model: SASRec, data: SequenceDataset, protocol: Dict[str, object],
-            epsilons: Sequence[float], seed: int = 0,
-            batch_size: int = 256) -> Dict[str, object]:
-  """Clean, worst-case and random test metrics for each epsilon."""
-  evaluator = RankingEvaluator(
-      data, "test", model.maxlen, protocol.get("candidates", "full"),
-      int(protocol.get("num_negatives", 100)),
-      protocol.get("negative_sampling", "uniform"), protocol["ks"],
-      batch_size, int(protocol.get("eval_seed", 0)))
+def measure(model: SASRec, evaluator: RankingEvaluator,
+            epsilons: Sequence[float], seed: int = 0) -> Dict[str, object]:
+  """Clean, worst-case and random metrics of ``evaluator``'s (test) users
+  for each epsilon."""
   rng = np.random.default_rng(seed)
-  offsets, items = data.history("test")
-  keys = np.union1d(history_keys(offsets, items, data.num_items),
-                    evaluator.users.astype(np.int64) * (data.num_items + 1)
-                    + evaluator.targets)
-  negatives = sample_excluding(rng, keys, evaluator.users,
-                               data.num_items).astype(np.int32)
+  negatives = sample_excluding(rng, evaluator.exclusion_keys(),
+                               evaluator.users,
+                               evaluator.num_items).astype(np.int32)
   gamma = worst_case_gradient(model, evaluator, negatives)
   random_dirs = rng.standard_normal(gamma.shape)
   zero = np.zeros(gamma.shape, np.float32)
   out = {"clean": evaluate_perturbed(model, evaluator, zero),
          "worst_case": {}, "random": {},
          "perturbed_rows_worst_case": int((np.abs(gamma[1:]).sum(1) > 0).sum()),
-         "item_rows": int(data.num_items),
+         "item_rows": int(evaluator.num_items),
          # eps is absolute: read it against the size of the rows it moves.
          "mean_item_norm": float(np.linalg.norm(
              model.item_table.numpy()[1:], axis=1).mean())}
@@ -170,15 +159,16 @@ def main(argv):
     raise errors.UserError(f"--run_dir: robustness is measured for SASRec and "
                            f"ASASRec runs, this is a {results['model']} run")
   served = artifacts.Served(FLAGS.run_dir)
-  data = load_run_data(results)
-  protocol = {**results["protocol"], "eval_seed": results["flags"]["eval_seed"],
-              "num_negatives": results["flags"]["num_negatives"],
-              "negative_sampling": results["flags"]["negative_sampling"]}
+  f = results["flags"]
+  # The run's own test evaluation, from the flags it recorded.
+  evaluator = RankingEvaluator(
+      load_run_data(results), "test", served.maxlen, f["candidates"],
+      f["num_negatives"], f["negative_sampling"], [int(k) for k in f["ks"]],
+      f["eval_batch_size"], f["eval_seed"])
   out = {"run": os.path.basename(os.path.normpath(FLAGS.run_dir)),
          "dataset": results["dataset"], "model": results["model"],
          "protocol": results["protocol"], "seed": FLAGS.robust_seed,
-         **measure(served.model, data, protocol, epsilons, FLAGS.robust_seed,
-                   results["flags"]["eval_batch_size"])}
+         **measure(served.model, evaluator, epsilons, FLAGS.robust_seed)}
   target = os.path.join(FLAGS.run_dir, RESULT)
   atomic_write_text(target, json.dumps(out, indent=1) + "\n")
   print(f"robustness: {target}")

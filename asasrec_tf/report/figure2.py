@@ -18,8 +18,8 @@ from asasrec_tf.report import paper
 from asasrec_tf.report.runs import Run
 
 METRICS = ("hr@100", "ndcg@100")
-# (base, adversarial, colour)
-PAIRS = (("bpr", "apr", "tab:blue"), ("sasrec", "asasrec", "tab:red"))
+# Colour of each pair's curves.
+COLOURS = {"bpr": "tab:blue", "sasrec": "tab:red"}
 
 Curve = Tuple[List[int], List[float]]
 
@@ -38,7 +38,7 @@ def curves(runs: Dict[str, Run], dataset: str, protocol: str,
   """{label: curve} of the four models (continuations joined to their
   ``-pre`` run's curve)."""
   out = {}
-  for base, adv, _ in PAIRS:
+  for base, adv in paper.PAIRS:
     pre = runs.get(paper.run_name(dataset, protocol, base, "pre"))
     if pre is None:
       continue
@@ -65,18 +65,19 @@ def plot(runs: Dict[str, Run], dataset: str, out_dir: str,
   matplotlib.use("Agg")
   from matplotlib import pyplot as plt
 
-  colours = {paper.MODEL_NAMES[m]: c for b, a, c in PAIRS for m in (b, a)}
-  adversarial = {paper.MODEL_NAMES[a] for _, a, _ in PAIRS}
+  colours = {paper.MODEL_NAMES[m]: COLOURS[b] for b, a in paper.PAIRS
+             for m in (b, a)}
+  adversarial = {paper.MODEL_NAMES[a] for _, a in paper.PAIRS}
   fig, axes = plt.subplots(1, len(METRICS), figsize=(10, 3.8))
   for ax, metric in zip(axes, METRICS):
     for label, (x, y) in data[metric].items():
       ax.plot(x, y, color=colours[label],
               linestyle="--" if label in adversarial else "-",
               marker="." if len(x) < 40 else None, label=label)
-    for base, _, colour in PAIRS:
+    for base, _ in paper.PAIRS:
       pre = runs.get(paper.run_name(dataset, protocol, base, "pre"))
       if pre is not None:
-        ax.axvline(pre.results.get("epochs_run", 0), color=colour,
+        ax.axvline(pre.results.get("epochs_run", 0), color=COLOURS[base],
                    alpha=0.25, linewidth=1)
     ax.set_xlabel("epoch")
     ax.set_ylabel(metric.upper())

@@ -8,6 +8,9 @@ A ``*`` in the paper marks a significant difference from the second best.
 from __future__ import annotations
 
 MODELS = ("mostpop", "bpr", "apr", "sasrec", "asasrec")
+# run_all.sh trains each base model for some epochs (its "-pre" run), then
+# continues it without and with the adversary: (base, adversarial).
+PAIRS = (("bpr", "apr"), ("sasrec", "asasrec"))
 MODEL_NAMES = {"mostpop": "MostPop", "bpr": "BPR", "apr": "APR",
                "sasrec": "SASRec", "asasrec": "ASASRec"}
 

@@ -25,7 +25,7 @@ METRICS = {"paper": ("hr@100", "ndcg@100"),
 CLAIMS = (("asasrec", "sasrec"), ("sasrec", "apr"), ("apr", "bpr"),
           ("bpr", "mostpop"))
 # The -pre run each Table 2 run continued from.
-BASE_OF = {"bpr": "bpr", "apr": "bpr", "sasrec": "sasrec", "asasrec": "sasrec"}
+BASE_OF = {m: base for base, adv in paper.PAIRS for m in (base, adv)}
 
 
 @dataclasses.dataclass
