@@ -121,7 +121,7 @@ def _train_case(key: str, variant: str, quick: bool, steps: int):
   import numpy as np
   from asasrec_tf.data import loader
   from asasrec_tf.data.sampler import TrainingSampler
-  from asasrec_tf.evaluation.ranking import RankingEvaluator
+  from asasrec_tf.evaluation.ranking import RankingEvaluator, make_scorer
   from asasrec_tf.models import factory
   from asasrec_tf.training import runner
 
@@ -162,7 +162,7 @@ def _train_case(key: str, variant: str, quick: bool, steps: int):
       float(step(b)["loss"])
     epoch_s = time.perf_counter() - t
   evaluator = RankingEvaluator(data, "test", maxlen, ks=(10, 100))
-  scorer = runner.make_scorer(model)
+  scorer = make_scorer(model)
   evaluator.evaluate(scorer)  # trace
   eval_s = evaluator.evaluate(scorer).seconds
   # Length buckets cut each batch to its longest window: count that work.
@@ -191,9 +191,8 @@ def _train_case(key: str, variant: str, quick: bool, steps: int):
 def _eval_case(quick: bool):
   import numpy as np
   from asasrec_tf.data.dataset import SequenceDataset
-  from asasrec_tf.evaluation.ranking import RankingEvaluator
+  from asasrec_tf.evaluation.ranking import RankingEvaluator, make_scorer
   from asasrec_tf.models import factory
-  from asasrec_tf.training import runner
   users, items = (5220, 57289) if quick else (52204, 57289)
   # Beauty's shape: 57,289 items, about 6.6 training items per user.
   rng = np.random.default_rng(0)
@@ -207,7 +206,7 @@ def _eval_case(quick: bool):
       user_ids=np.arange(users), item_ids=np.arange(-1, items))
   model = factory.build("sasrec", data, 50)
   evaluator = RankingEvaluator(data, "test", 50, ks=(10, 100))
-  scorer = runner.make_scorer(model)
+  scorer = make_scorer(model)
   result = evaluator.evaluate(scorer)
   profile = None
   if FLAGS.profile:

@@ -23,6 +23,7 @@ import dataclasses
 import time
 from typing import Callable, Dict, Optional, Sequence
 
+import keras
 import numpy as np
 import tensorflow as tf
 
@@ -35,6 +36,20 @@ CANDIDATES = ("full", "sampled")
 NEGATIVE_SAMPLING = ("uniform", "popularity")
 
 Scorer = Callable[[np.ndarray, np.ndarray], object]
+
+
+def make_scorer(model) -> Scorer:
+  """The evaluator's (users, histories) -> scores callable for ``model``
+  (histories [B, L], L <= maxlen: the evaluator cuts all-padding columns)."""
+  if not isinstance(model, keras.Model):
+    return model.score
+  if model.input_kind == "users":
+    fn = tf.function(model.score,
+                     input_signature=[tf.TensorSpec([None], tf.int32)])
+    return lambda users, histories: fn(tf.constant(users, tf.int32))
+  fn = tf.function(model.score,
+                   input_signature=[tf.TensorSpec([None, None], tf.int32)])
+  return lambda users, histories: fn(tf.constant(histories, tf.int32))
 
 
 @dataclasses.dataclass

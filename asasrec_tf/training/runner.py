@@ -30,7 +30,7 @@ from absl import flags
 
 from asasrec_tf.data.dataset import SequenceDataset, atomic_write_text
 from asasrec_tf.errors import TrainingError, UserError
-from asasrec_tf.evaluation.ranking import EvalResult, RankingEvaluator
+from asasrec_tf.evaluation.ranking import EvalResult, RankingEvaluator, make_scorer
 from asasrec_tf.training import checkpoint
 
 flags.DEFINE_integer("epochs", 200, "Training epochs (the authors ran 2,000).",
@@ -81,20 +81,6 @@ def config_from_flags() -> TrainConfig:
                      pretrain_epochs=FLAGS.pretrain_epochs,
                      patience=FLAGS.patience, select_on=FLAGS.select_on,
                      select_metric=FLAGS.select_metric)
-
-
-def make_scorer(model):
-  """The evaluator's (users, histories) -> scores callable for ``model``
-  (histories [B, L], L <= maxlen: the evaluator cuts all-padding columns)."""
-  if not isinstance(model, keras.Model):
-    return model.score
-  if model.input_kind == "users":
-    fn = tf.function(model.score,
-                     input_signature=[tf.TensorSpec([None], tf.int32)])
-    return lambda users, histories: fn(tf.constant(users, tf.int32))
-  fn = tf.function(model.score,
-                   input_signature=[tf.TensorSpec([None, None], tf.int32)])
-  return lambda users, histories: fn(tf.constant(histories, tf.int32))
 
 
 def compile_steps(model, sampler, strategy=None):
