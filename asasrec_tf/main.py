@@ -56,7 +56,8 @@ def main(argv):
   evaluators = protocol.build_evaluators(data, maxlen, proto,
                                          FLAGS.eval_batch_size, FLAGS.eval_seed)
   sampler = factory.build_sampler(FLAGS.model, data, maxlen, FLAGS.batch_size,
-                                  FLAGS.seed, FLAGS.length_buckets)
+                                  FLAGS.seed, FLAGS.length_buckets,
+                                  FLAGS.target_first_item)
   name = FLAGS.run_name or rundir.default_name(data.name, FLAGS.model,
                                                data.split, FLAGS.seed)
   # Only the chief of a multi-worker cluster writes the real run directory.

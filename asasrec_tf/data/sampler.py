@@ -3,13 +3,18 @@
 ``TrainingSampler`` feeds sequential models, ``PairSampler`` pairwise (BPR)
 models.
 
-For each user with training items, the input is the last ``maxlen`` training
-items but one and the positives are the same window shifted by one (the next
-item at every position), left-padded with 0. One negative per non-padding
-position is drawn uniformly from the items outside the user's training
-history (the only history a model may know; held-out items are not excluded,
-which would leak them). Everything is vectorised numpy; the epoch's arrays
-feed a ``tf.data`` pipeline.
+For each user with at least two training items, the input is the last
+``maxlen`` training items but one and the positives are the same window
+shifted by one (the next item at every position), left-padded with 0. As in
+kang205/SASRec and the authors' code, a user's first item is never a target:
+its input would be all padding, the hidden state there is the same for every
+user (the final layer norm's bias), and the term would only train a global
+popularity bias (``target_first_item=True`` keeps it, as asasrec_tf 0.1 did,
+and then users with one training item take part too). One negative per
+target is drawn uniformly from the items outside the user's training history
+(the only history a model may know; held-out items are not excluded, which
+would leak them). Everything is vectorised numpy; the epoch's arrays feed a
+``tf.data`` pipeline.
 
 Epoch ``e`` draws from ``np.random.default_rng([seed, e])``, so any epoch can
 be reproduced (or resumed) on its own.
@@ -85,7 +90,8 @@ class TrainingSampler:
   """
 
   def __init__(self, data: SequenceDataset, maxlen: int, batch_size: int,
-               seed: int = 0, length_buckets: bool = False):
+               seed: int = 0, length_buckets: bool = False,
+               target_first_item: bool = False):
     if maxlen < 1 or batch_size < 1:
       raise ValueError("maxlen and batch_size must be positive")
     self.num_items = data.num_items
@@ -93,11 +99,20 @@ class TrainingSampler:
     self.batch_size = batch_size
     self.seed = seed
     self.length_buckets = length_buckets
-    self.users = np.flatnonzero(data.train_lengths >= 1)
+    self.target_first_item = target_first_item
+    self.users = np.flatnonzero(
+        data.train_lengths >= (1 if target_first_item else 2))
+    if not len(self.users):
+      raise UserError(f"{data.name}: no user has "
+                      f"{'a training item' if target_first_item else 'two training items'}"
+                      ", so there is nothing to train on")
     window = tail_matrix(data.train_offsets, data.train_items, self.users,
                          maxlen + 1)
     self.inputs = np.ascontiguousarray(window[:, :-1])
-    self.positives = np.ascontiguousarray(window[:, 1:])
+    positives = window[:, 1:]
+    if not target_first_item:
+      positives = np.where(self.inputs > 0, positives, 0)
+    self.positives = np.ascontiguousarray(positives)
     self.keys = history_keys(data.train_offsets, data.train_items,
                              data.num_items)
     distinct = np.bincount(self.keys // (data.num_items + 1),

@@ -35,6 +35,9 @@ flags.DEFINE_string("maxlen", "50", "Maximum sequence length n, or 'auto' for "
 flags.DEFINE_float("lr", None, "Learning rate (default: 0.001 with Adam, "
                    "beta_2 = 0.98, for SASRec/ASASRec; 0.05 with Adagrad for "
                    "BPR/APR).", lower_bound=0.0)
+flags.DEFINE_float("adam_epsilon", 1e-8, "Adam's epsilon (SASRec/ASASRec): "
+                   "1e-8 as TF1's AdamOptimizer in kang205/SASRec and the "
+                   "authors' code; Keras's default is 1e-7.", lower_bound=0.0)
 flags.DEFINE_float("adv_eps", 0.5, "Perturbation size epsilon.",
                    lower_bound=0.0)
 flags.DEFINE_float("adv_reg", 1.0, "Weight lambda of the adversarial loss.",
@@ -81,7 +84,8 @@ def build(name: str, data: SequenceDataset, maxlen: int, hidden_units: int = 64,
           lr: Optional[float] = None, adv_eps: float = 0.5,
           adv_reg: float = 1.0, adv_target: str = "both",
           adv_norm: str = "row", mixed_precision: str = "none",
-          adv_gamma: str = "separate") -> Union[SASRec, BPRMF, MostPop]:
+          adv_gamma: str = "separate",
+          adam_epsilon: float = 1e-8) -> Union[SASRec, BPRMF, MostPop]:
   """A compiled, built model (or MostPop, which needs no training).
 
   ``lr`` None means the model's default (DEFAULT_LR). ``mixed_precision``
@@ -116,7 +120,7 @@ def build(name: str, data: SequenceDataset, maxlen: int, hidden_units: int = 64,
   else:
     raise UserError(f"--model must be one of {', '.join(MODELS)}, got {name!r}")
   model.build_for_inputs()
-  optimizer = DenseAdam(learning_rate=lr, beta_2=0.98)
+  optimizer = DenseAdam(learning_rate=lr, beta_2=0.98, epsilon=adam_epsilon)
   if mixed_precision == "mixed_float16":
     optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
   model.compile(optimizer=optimizer)
@@ -133,7 +137,7 @@ def build_from_flags(data: SequenceDataset, maxlen: int):
                adv_eps=FLAGS.adv_eps, adv_reg=FLAGS.adv_reg,
                adv_target=FLAGS.adv_target, adv_norm=FLAGS.adv_norm,
                mixed_precision=FLAGS.mixed_precision,
-               adv_gamma=FLAGS.adv_gamma)
+               adv_gamma=FLAGS.adv_gamma, adam_epsilon=FLAGS.adam_epsilon)
 
 
 def resolved_lr(name: str, lr: Optional[float]) -> Optional[float]:
@@ -144,11 +148,14 @@ def resolved_lr(name: str, lr: Optional[float]) -> Optional[float]:
 
 
 def build_sampler(name: str, data: SequenceDataset, maxlen: int,
-                  batch_size: int, seed: int, length_buckets: bool = False):
+                  batch_size: int, seed: int, length_buckets: bool = False,
+                  target_first_item: bool = False):
   """The training-batch sampler ``name`` learns from (None for MostPop);
-  ``length_buckets`` applies to the sequential models (see TrainingSampler)."""
+  ``length_buckets`` and ``target_first_item`` apply to the sequential
+  models (see TrainingSampler)."""
   if name in SEQUENTIAL:
-    return TrainingSampler(data, maxlen, batch_size, seed, length_buckets)
+    return TrainingSampler(data, maxlen, batch_size, seed, length_buckets,
+                           target_first_item)
   if name in PAIRWISE:
     return PairSampler(data, batch_size, seed)
   return None

@@ -43,6 +43,10 @@ flags.DEFINE_bool("length_buckets", False, "SASRec/ASASRec: batch users of "
                   "similar length and cut the all-padding columns (the same "
                   "losses, much less work when most sequences are shorter "
                   "than --maxlen; batches are then not uniform samples).")
+flags.DEFINE_bool("target_first_item", False, "SASRec/ASASRec: also train "
+                  "on each user's first item as the target of an all-padding "
+                  "input (asasrec_tf 0.1; kang205/SASRec and the authors' code "
+                  "never do, and skip users with one training item).")
 flags.DEFINE_integer("seed", 0, "Seed of weights, dropout and sampling.")
 flags.DEFINE_integer("pretrain_epochs", 0, "Epochs of plain training before "
                      "the adversarial term is switched on (ASASRec).",

@@ -23,21 +23,25 @@ def datasets(draw):
 
 @settings(max_examples=60, deadline=None)
 @given(data=datasets(), maxlen=st.integers(1, 6), seed=st.integers(0, 2**16),
-       epoch=st.integers(0, 5))
-def test_negatives_are_valid_and_windows_are_shifted(data, maxlen, seed, epoch):
+       epoch=st.integers(0, 5), first=st.booleans())
+def test_negatives_are_valid_and_windows_are_shifted(data, maxlen, seed, epoch,
+                                                     first):
   distinct = [len(set(data.train_sequence(u).tolist()))
               for u in range(data.num_users)]
   assume(max(distinct) < data.num_items)  # else no negative exists (tested below)
-  sampler = TrainingSampler(data, maxlen, batch_size=3, seed=seed)
+  least = 1 if first else 2
+  assume(data.train_lengths.max() >= least)  # else nothing to train (below)
+  sampler = TrainingSampler(data, maxlen, batch_size=3, seed=seed,
+                            target_first_item=first)
   batch = sampler.epoch_arrays(epoch)
   inputs, pos, neg = batch["inputs"], batch["positives"], batch["negatives"]
   assert inputs.shape == pos.shape == neg.shape == (sampler.num_users, maxlen)
   # negatives exactly where positives are real, never padding
   np.testing.assert_array_equal(neg > 0, pos > 0)
   assert neg.max(initial=0) <= data.num_items
-  # every user with training items exactly once per epoch
+  # every user with enough training items exactly once per epoch
   assert sorted(batch["users"].tolist()) == [
-      u for u in range(data.num_users) if data.train_lengths[u] > 0]
+      u for u in range(data.num_users) if data.train_lengths[u] >= least]
   for r, u in enumerate(batch["users"]):
     history = set(data.train_sequence(u).tolist())
     assert not (set(neg[r][neg[r] > 0].tolist()) & history)
@@ -45,7 +49,12 @@ def test_negatives_are_valid_and_windows_are_shifted(data, maxlen, seed, epoch):
     seq = data.train_sequence(u)
     window = np.r_[np.zeros(maxlen + 1, int), seq][-(maxlen + 1):]
     np.testing.assert_array_equal(inputs[r], window[:-1])
-    np.testing.assert_array_equal(pos[r], window[1:])
+    if first:
+      np.testing.assert_array_equal(pos[r], window[1:])
+    else:  # the first item is never a target: no target after padding
+      np.testing.assert_array_equal(
+          pos[r], np.where(window[:-1] > 0, window[1:], 0))
+      assert np.count_nonzero(pos[r]) == min(len(seq) - 1, maxlen)
 
 
 def test_epochs_are_seeded_and_differ(tiny_dataset):
@@ -57,17 +66,45 @@ def test_epochs_are_seeded_and_differ(tiny_dataset):
   assert len(draws) > 1
 
 
-def test_users_without_training_items_are_skipped():
-  inter = readers.Interactions(np.array([1, 2, 2]), np.array([1, 2, 3]), None)
+def test_first_item_is_a_target_only_when_asked():
+  # One user, items 5 6 7 8 (ids remapped to 1 2 3 4); loo: trains on 1 2 3.
+  inter = readers.Interactions(np.zeros(4, int), np.array([5, 6, 7, 8]), None)
   data = preprocess.preprocess(inter, "t", "loo")
-  sampler = TrainingSampler(data, 4, 8)
-  np.testing.assert_array_equal(sampler.users, [1])
+  # maxlen 4: the window of 5 is [0 0 1 2 3]; inputs [0 0 1 2]
+  reference = TrainingSampler(data, 4, 8).epoch_arrays(0)
+  np.testing.assert_array_equal(reference["inputs"], [[0, 0, 1, 2]])
+  # kang205 / the authors: targets 2 and 3 only (pairs 1->2, 2->3)
+  np.testing.assert_array_equal(reference["positives"], [[0, 0, 2, 3]])
+  np.testing.assert_array_equal(reference["negatives"] > 0,
+                                [[False, False, True, True]])
+  legacy = TrainingSampler(data, 4, 8, target_first_item=True).epoch_arrays(0)
+  # also item 1 as the target of an all-padding input
+  np.testing.assert_array_equal(legacy["positives"], [[0, 1, 2, 3]])
+
+
+def test_users_with_fewer_than_two_training_items_are_skipped():
+  # loo: user 1 trains on 1 2, user 2 on 4, user 3 on nothing
+  inter = readers.Interactions(np.array([1, 1, 1, 2, 2, 3]),
+                               np.array([1, 2, 3, 4, 5, 6]), None)
+  data = preprocess.preprocess(inter, "t", "loo")
+  np.testing.assert_array_equal(TrainingSampler(data, 4, 8).users, [0])
+  np.testing.assert_array_equal(
+      TrainingSampler(data, 4, 8, target_first_item=True).users, [0, 1])
+
+
+def test_no_user_to_train_on_is_refused():
+  inter = readers.Interactions(np.array([1, 1, 2, 2]), np.array([1, 2, 3, 4]),
+                               None)
+  data = preprocess.preprocess(inter, "t", "loo")  # one training item each
+  with pytest.raises(UserError, match="no user has two training items"):
+    TrainingSampler(data, 4, 8)
 
 
 def test_tf_dataset_batches(tiny_dataset):
-  sampler = TrainingSampler(tiny_dataset, 3, batch_size=3, seed=0)
+  # training lengths 3 1 2 2: three users have two items or more
+  sampler = TrainingSampler(tiny_dataset, 3, batch_size=2, seed=0)
   batches = list(sampler.dataset(0))
-  assert [int(b["inputs"].shape[0]) for b in batches] == [3, 1]
+  assert [int(b["inputs"].shape[0]) for b in batches] == [2, 1]
   assert sampler.steps_per_epoch == 2
 
 
