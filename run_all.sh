@@ -1,40 +1,52 @@
 #!/usr/bin/env bash
-# Reproduces Table 2 and Figure 2 of ASASRec (SIGIR'20), plus a robustness
+# Reproduces Table 2 and Figure 2 of ASASRec (SIGIR'20) on the authors'
+# schedule, the ablation of what differs from their code, and a robustness
 # table, into results/ (results/quick/ with --quick).
 #
 #   ./run_all.sh                                   # every dataset, every model
-#   ./run_all.sh --datasets=video --models=sasrec,asasrec
+#   ./run_all.sh --datasets=video --models=sasrec,asasrec,asasrec-authors
+#   ./run_all.sh --datasets=video --ablation       # ... and the ablation runs
 #   ./run_all.sh --quick --datasets=video          # smoke run, minutes
 #
 # For each dataset and each protocol -- "paper" (split loo, full ranking,
 # epoch selected on the test set, as the authors' code did) and "clean"
 # (split loo_valid, selected on validation) -- it trains
 #   <dataset>-<protocol>-mostpop
-#   <dataset>-<protocol>-bpr-pre     BPR for PRE_EPOCHS epochs
-#   <dataset>-<protocol>-bpr         ... continued without the adversary
-#   <dataset>-<protocol>-apr         ... continued with it (APR)
-#   <dataset>-<protocol>-sasrec-pre  SASRec for PRE_EPOCHS epochs
-#   <dataset>-<protocol>-sasrec      ... continued without the adversary
-#   <dataset>-<protocol>-asasrec     ... continued with it (ASASRec)
-# so the two members of a pair start from the same weights and get the same
-# number of epochs (the paper's Figure 2 set-up). Each run uses
-# flags/<dataset>/<model>.cfg. A run whose results.json exists is skipped
-# (--force reruns it); an interrupted run resumes from its checkpoint.
-# Then it measures robustness of the SASRec and ASASRec runs and writes
-# table2.md/.csv, figure2_<dataset>.png and robustness.md.
+#   <dataset>-<protocol>-bpr-pre          BPR for BPR_PRE_EPOCHS epochs
+#   <dataset>-<protocol>-bpr              ... continued without the adversary
+#   <dataset>-<protocol>-apr              ... continued with it (APR)
+#   <dataset>-<protocol>-sasrec-pre       SASRec for PRE_EPOCHS epochs
+#   <dataset>-<protocol>-sasrec           ... continued without the adversary
+#   <dataset>-<protocol>-asasrec          ... with it: Eq. 9 (input + output)
+#   <dataset>-<protocol>-asasrec-authors  ... with it: the authors' step
+# Every continuation starts from its -pre run's last checkpoint -- weights,
+# optimizer state and epoch number -- as the authors switch to ASASRec at a
+# fixed epoch (1,000) from their last checkpoint; so the members of a group
+# start from the same state and get the same number of epochs (the paper's
+# Figure 2 set-up). With --ablation, each difference from the authors' code
+# is also switched on its own from the same start (see ABLATION below and
+# results/ablation.md). Each run uses flags/<dataset>/<model>.cfg. A run
+# whose results.json exists is skipped (--force reruns it); an interrupted
+# run resumes from its checkpoint. Then it measures robustness of the
+# SASRec and ASASRec runs and writes table2.md/.csv, figure2_<dataset>.png,
+# switch_<dataset>.png, ablation.md and robustness.md.
 set -euo pipefail
 
 cd "$(dirname "$0")"
 
 DATASETS="video,ml-1m,beauty-bert4rec,beauty,brightkite,foursquare,yelp"
-MODELS="mostpop,bpr,apr,sasrec,asasrec"
+MODELS="mostpop,bpr,apr,sasrec,asasrec,asasrec-authors"
+ALL_MODELS=",mostpop,bpr,apr,sasrec,asasrec,asasrec-authors,"
 PROTOCOLS="paper,clean"
 DATA_DIR=""
 QUICK=0
 FORCE=0
-PRE_EPOCHS=100
-EPOCHS=100
-PATIENCE=5
+ABLATION=0
+PRE_EPOCHS=1000
+EPOCHS=300
+BPR_PRE_EPOCHS=200
+BPR_EPOCHS=100
+PATIENCE=0
 OUT=""
 PYTHON="${PYTHON:-}"
 
@@ -47,10 +59,16 @@ Options:
   --protocols=LIST    comma-separated subset of $PROTOCOLS
   --data_dir=DIR      raw data (default: ../shared/data if present, else
                       ~/.cache/asasrec_tf/raw)
-  --pre_epochs=N      epochs before the continuation (default $PRE_EPOCHS)
-  --epochs=N          epochs of the continuation (default $EPOCHS)
-  --patience=N        early stopping of the continuation, in evaluations
-                      (default $PATIENCE; 0 = run every epoch)
+  --pre_epochs=N      SASRec epochs before the switch (default $PRE_EPOCHS,
+                      the authors' adv_epoch)
+  --epochs=N          epochs of the SASRec/ASASRec continuations (default
+                      $EPOCHS)
+  --bpr_pre_epochs=N  BPR epochs before APR is switched on (default
+                      $BPR_PRE_EPOCHS)
+  --bpr_epochs=N      epochs of the BPR/APR continuations (default $BPR_EPOCHS)
+  --patience=N        early stopping of the continuations, in evaluations
+                      (default $PATIENCE = run every epoch)
+  --ablation          also the ablation runs of each SASRec group
   --quick             2 + 2 epochs into results/quick/, for a smoke run
   --out=DIR           where runs (DIR/runs), tables and figures go
                       (default results/, or results/quick/ with --quick)
@@ -67,6 +85,9 @@ for arg in "$@"; do
     --data_dir=*) DATA_DIR="${arg#*=}" ;;
     --pre_epochs=*) PRE_EPOCHS="${arg#*=}" ;;
     --epochs=*) EPOCHS="${arg#*=}" ;;
+    --bpr_pre_epochs=*) BPR_PRE_EPOCHS="${arg#*=}" ;;
+    --bpr_epochs=*) BPR_EPOCHS="${arg#*=}" ;;
+    --ablation) ABLATION=1 ;;
     --patience=*) PATIENCE="${arg#*=}" ;;
     --out=*) OUT="${arg#*=}" ;;
     --quick) QUICK=1 ;;
@@ -76,12 +97,12 @@ for arg in "$@"; do
   esac
 done
 
-for n in "$PRE_EPOCHS" "$EPOCHS" "$PATIENCE"; do
+for n in "$PRE_EPOCHS" "$EPOCHS" "$BPR_PRE_EPOCHS" "$BPR_EPOCHS" "$PATIENCE"; do
   [[ "$n" =~ ^[0-9]+$ ]] || { echo "run_all.sh: '$n' is not a number" >&2; exit 2; }
 done
 for m in ${MODELS//,/ }; do
-  [[ ",mostpop,bpr,apr,sasrec,asasrec," == *",$m,"* ]] ||
-    { echo "run_all.sh: unknown model '$m' (expected some of mostpop,bpr,apr,sasrec,asasrec)" >&2; exit 2; }
+  [[ "$ALL_MODELS" == *",$m,"* ]] ||
+    { echo "run_all.sh: unknown model '$m' (expected some of ${ALL_MODELS:1:-1})" >&2; exit 2; }
 done
 for p in ${PROTOCOLS//,/ }; do
   [[ "$p" == paper || "$p" == clean ]] ||
@@ -100,11 +121,10 @@ if [[ -z "$DATA_DIR" ]]; then
   else DATA_DIR="$HOME/.cache/asasrec_tf/raw"; fi
 fi
 
-PRE_EVAL=10
 EVAL=10
 if (( QUICK )); then
   OUT="${OUT:-results/quick}"
-  PRE_EPOCHS=2; EPOCHS=2; PATIENCE=0; PRE_EVAL=2; EVAL=1
+  PRE_EPOCHS=2; EPOCHS=2; BPR_PRE_EPOCHS=2; BPR_EPOCHS=2; PATIENCE=0; EVAL=1
 fi
 OUT="${OUT:-results}"
 RUNS="$OUT/runs"
@@ -135,7 +155,8 @@ run_one() {
   # shellcheck disable=SC2046
   if "$PYTHON" -m asasrec_tf.main --flagfile="flags/$ds/$model.cfg" \
       --data_dir="$DATA_DIR" --download=false --results_dir="$RUNS" \
-      --run_name="$name" $(protocol_flags "$proto") "$@" >"$dir.log" 2>&1; then
+      --run_name="$name" --checkpoint_every="$EVAL" $(protocol_flags "$proto") \
+      "$@" >>"$dir.log" 2>&1; then
     echo "    $name: $(tail -n 1 "$dir.log") [$((SECONDS - began)) s]"
     DONE=$((DONE + 1))
   else
@@ -145,27 +166,67 @@ run_one() {
   fi
 }
 
-# pair DATASET PROTOCOL BASE ADV: BASE for PRE_EPOCHS, then BASE and ADV
-# continued from it.
-pair() {
-  local ds="$1" proto="$2" base="$3" adv="$4" prefix="$1-$2"
-  has_model "$base" || has_model "$adv" || return 0
+# The authors' ASASRec step (feay1234/ASASRec): Gamma from the dropout-off
+# loss over the whole item table, then one dropout-on pass whose hidden
+# states give the clean loss and the loss with Delta on the output
+# embeddings.
+AUTHORS_STEP=(--adv_target=output --adv_passes=one)
+
+# ABLATION: name, model, flags. Each switches one difference from the
+# authors' set-up, starting from the same checkpoint as the main group:
+# the form of the step (ASASRec only; (a)-(c)) and, for both arms so that
+# the gain can be measured, the sampler, the optimizer state at the switch
+# and Adam's epsilon.
+ABLATION_RUNS=(
+  "asasrec-authors-two-passes|asasrec|--adv_target=output"
+  "asasrec-authors-gamma-target|asasrec|--adv_target=output --adv_passes=one --adv_gamma_uses=target"
+  "asasrec-authors-gamma-dropout|asasrec|--adv_target=output --adv_passes=one --adv_gamma=dropout"
+  "sasrec-first-item|sasrec|--target_first_item"
+  "asasrec-authors-first-item|asasrec|--adv_target=output --adv_passes=one --target_first_item"
+  "sasrec-adam-reset|sasrec|--init_optimizer=false"
+  "asasrec-authors-adam-reset|asasrec|--adv_target=output --adv_passes=one --init_optimizer=false"
+  "sasrec-keras-eps|sasrec|--adam_epsilon=1e-7"
+  "asasrec-authors-keras-eps|asasrec|--adv_target=output --adv_passes=one --adam_epsilon=1e-7"
+)
+
+# group DATASET PROTOCOL BASE PRE_EPOCHS EPOCHS CONTINUATION...: BASE for
+# PRE_EPOCHS epochs, then each CONTINUATION (a model of --models) from its
+# last checkpoint for EPOCHS epochs.
+group() {
+  local ds="$1" proto="$2" base="$3" pre_epochs="$4" epochs="$5" prefix="$1-$2"
+  shift 5
+  local wanted=0 m
+  for m in "$base" "$@"; do has_model "$m" && wanted=1; done
+  (( wanted )) || return 0
   run_one "$prefix-$base-pre" "$ds" "$base" "$proto" \
-      --epochs="$PRE_EPOCHS" --eval_every="$PRE_EVAL"
+      --epochs="$pre_epochs" --eval_every="$EVAL"
   if [[ ! -f "$RUNS/$prefix-$base-pre/results.json" ]]; then
-    echo "    skipping $prefix-$base and $prefix-$adv: $prefix-$base-pre did not finish" >&2
-    has_model "$base" && FAILED+=("$prefix-$base")
-    has_model "$adv" && FAILED+=("$prefix-$adv")
+    echo "    skipping the continuations of $prefix-$base-pre: it did not finish" >&2
+    for m in "$base" "$@"; do has_model "$m" && FAILED+=("$prefix-$m"); done
     return 0
   fi
-  local cont=(--init_checkpoint="$RUNS/$prefix-$base-pre" --epochs="$EPOCHS"
+  local cont=(--init_checkpoint="$RUNS/$prefix-$base-pre" --epochs="$epochs"
               --eval_every="$EVAL" --patience="$PATIENCE")
-  if has_model "$base"; then run_one "$prefix-$base" "$ds" "$base" "$proto" "${cont[@]}"; fi
-  if has_model "$adv"; then run_one "$prefix-$adv" "$ds" "$adv" "$proto" "${cont[@]}"; fi
+  for m in "$base" "$@"; do
+    has_model "$m" || continue
+    case "$m" in
+      asasrec-authors) run_one "$prefix-$m" "$ds" asasrec "$proto" "${cont[@]}" "${AUTHORS_STEP[@]}" ;;
+      *) run_one "$prefix-$m" "$ds" "$m" "$proto" "${cont[@]}" ;;
+    esac
+  done
+  if (( ABLATION )) && [[ "$base" == sasrec ]]; then
+    local entry name model extra
+    for entry in "${ABLATION_RUNS[@]}"; do
+      IFS='|' read -r name model extra <<<"$entry"
+      # shellcheck disable=SC2086
+      run_one "$prefix-ablation-$name" "$ds" "$model" "$proto" "${cont[@]}" $extra
+    done
+  fi
 }
 
 echo "run_all: datasets $DATASETS; models $MODELS; protocols $PROTOCOLS;" \
-     "epochs $PRE_EPOCHS + $EPOCHS; data $DATA_DIR; runs in $RUNS"
+     "SASRec epochs $PRE_EPOCHS + $EPOCHS, BPR $BPR_PRE_EPOCHS + $BPR_EPOCHS;" \
+     "ablation $ABLATION; data $DATA_DIR; runs in $RUNS"
 for ds in ${DATASETS//,/ }; do
   echo "== $ds"
   if ! check=$("$PYTHON" -m asasrec_tf.data --dataset="$ds" --data_dir="$DATA_DIR" \
@@ -177,13 +238,13 @@ for ds in ${DATASETS//,/ }; do
     if has_model mostpop; then
       run_one "$ds-$proto-mostpop" "$ds" mostpop "$proto"
     fi
-    pair "$ds" "$proto" bpr apr
-    pair "$ds" "$proto" sasrec asasrec
+    group "$ds" "$proto" bpr "$BPR_PRE_EPOCHS" "$BPR_EPOCHS" apr
+    group "$ds" "$proto" sasrec "$PRE_EPOCHS" "$EPOCHS" asasrec asasrec-authors
   done
 done
 
 echo "== robustness"
-for dir in "$RUNS"/*-sasrec "$RUNS"/*-asasrec; do
+for dir in "$RUNS"/*-sasrec "$RUNS"/*-asasrec "$RUNS"/*-asasrec-authors; do
   [[ -f "$dir/results.json" ]] || continue
   name=$(basename "$dir")
   ds_ok=0

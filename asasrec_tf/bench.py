@@ -64,13 +64,19 @@ VARIANTS = {
     "asasrec": ("asasrec", {}, 3, False),
     "asasrec-shared": ("asasrec", {"adv_gamma": "shared"}, 2, False),
     "asasrec-shared-output": ("asasrec", {"adv_gamma": "shared",
-                                          "adv_target": "output"}, 1, False),
+                                          "adv_gamma_uses": "target",
+                                          "adv_target": "output",
+                                          "adv_passes": "one"}, 1, False),
+    # The authors' step: Gamma from a dropout-off pass (forward and a
+    # backward to the item table only), then one training pass.
+    "asasrec-authors": ("asasrec", {"adv_target": "output",
+                                    "adv_passes": "one"}, 2, False),
     "sasrec-buckets": ("sasrec", {}, 1, True),
     "asasrec-shared-buckets": ("asasrec", {"adv_gamma": "shared"}, 2, True),
 }
 # Which variants each training case times (every one on case (a)).
 CASE_VARIANTS = {"a": tuple(VARIANTS),
-                 "b": ("sasrec", "asasrec", "asasrec-shared"),
+                 "b": ("sasrec", "asasrec", "asasrec-shared", "asasrec-authors"),
                  "c": ("sasrec", "asasrec", "asasrec-shared")}
 # The variants --profile traces (on case (a)).
 PROFILED = ("sasrec", "asasrec", "sasrec-buckets")

@@ -51,8 +51,6 @@ def main(argv):
   strategy = distribution.make_strategy(FLAGS.distribution)
   with strategy.scope():
     model = factory.build_from_flags(data, maxlen)
-    if FLAGS.init_checkpoint and isinstance(model, keras.Model):
-      runner.load_init_checkpoint(model, FLAGS.init_checkpoint)
   evaluators = protocol.build_evaluators(data, maxlen, proto,
                                          FLAGS.eval_batch_size, FLAGS.eval_seed)
   sampler = factory.build_sampler(FLAGS.model, data, maxlen, FLAGS.batch_size,
@@ -65,13 +63,18 @@ def main(argv):
                  else tempfile.mkdtemp(prefix="asasrec-worker-"))
   resume = rundir.prepare(results_dir, name, project_flags(), FLAGS.resume)
   run_dir = os.path.join(results_dir, name)
+  init = None
+  if FLAGS.init_checkpoint and isinstance(model, keras.Model) and not resume:
+    with strategy.scope():
+      init = runner.load_init_checkpoint(model, FLAGS.init_checkpoint,
+                                         FLAGS.init_optimizer)
   artifacts.save(run_dir, data, FLAGS.model, maxlen,
                  {k: FLAGS[k].value for k in ("hidden_units", "num_blocks",
                                               "num_heads")})
   print(f"run directory: {run_dir}", flush=True)
   summary = runner.Runner(model, data, sampler, evaluators, run_dir, config,
                           checkpoint_every=FLAGS.checkpoint_every,
-                          resume=resume, strategy=strategy).fit()
+                          resume=resume, strategy=strategy, init=init).fit()
   results = {"dataset": data.name, "model": FLAGS.model,
              "flags": project_flags(), "maxlen": maxlen,
              "learning_rate": factory.resolved_lr(FLAGS.model, FLAGS.lr),

@@ -13,7 +13,8 @@ from asasrec_tf.errors import UserError
 from asasrec_tf.models import adversarial
 from asasrec_tf.models.mf import APR, BPRMF
 from asasrec_tf.models.mostpop import MostPop
-from asasrec_tf.models.sasrec import ADV_GAMMAS, ADV_TARGETS, ASASRec, SASRec
+from asasrec_tf.models.sasrec import (ADV_GAMMA_USES, ADV_GAMMAS, ADV_PASSES,
+                                     ADV_TARGETS, ASASRec, SASRec)
 from asasrec_tf.training.optimizers import DenseAdam, SparseAdagrad
 
 MODELS = ("sasrec", "asasrec", "mostpop", "bpr", "apr")
@@ -51,11 +52,21 @@ flags.DEFINE_enum("mixed_precision", "none",
                   "losses (for accelerators; float16 adds loss scaling).")
 flags.DEFINE_enum("adv_norm", "row", list(adversarial.NORMS),
                   "Normalise the gradient per item row or over the table.")
-flags.DEFINE_enum("adv_gamma", "separate", list(ADV_GAMMAS),
-                  "How ASASRec gets the gradient Gamma: separate (a pass with "
-                  "dropout off, as the authors' code; three passes a step) or "
-                  "shared (from the clean training pass's own backward; two "
-                  "passes, one with --adv_target=output).")
+flags.DEFINE_enum("adv_gamma", "clean", list(ADV_GAMMAS),
+                  "Where ASASRec's gradient Gamma comes from: clean (a pass of "
+                  "its own with dropout off: Algorithm 1 and the authors' "
+                  "code), dropout (a pass of its own with dropout on), shared "
+                  "(the clean training pass's own backward, same dropout "
+                  "mask; saves a pass).")
+flags.DEFINE_enum("adv_gamma_uses", "all", list(ADV_GAMMA_USES),
+                  "Gamma over every use of the item table, input and output "
+                  "(all: the authors' code), or only where the perturbation "
+                  "goes (target).")
+flags.DEFINE_enum("adv_passes", "two", list(ADV_PASSES),
+                  "two: the clean and perturbed losses from forward passes of "
+                  "their own; one: both from one dropout-on pass's hidden "
+                  "states (the authors' code; needs --adv_target=output). "
+                  "The authors' step is --adv_target=output --adv_passes=one.")
 
 FLAGS = flags.FLAGS
 
@@ -84,8 +95,8 @@ def build(name: str, data: SequenceDataset, maxlen: int, hidden_units: int = 64,
           lr: Optional[float] = None, adv_eps: float = 0.5,
           adv_reg: float = 1.0, adv_target: str = "both",
           adv_norm: str = "row", mixed_precision: str = "none",
-          adv_gamma: str = "separate",
-          adam_epsilon: float = 1e-8) -> Union[SASRec, BPRMF, MostPop]:
+          adv_gamma: str = "clean", adv_gamma_uses: str = "all",
+          adv_passes: str = "two", adam_epsilon: float = 1e-8) -> Union[SASRec, BPRMF, MostPop]:
   """A compiled, built model (or MostPop, which needs no training).
 
   ``lr`` None means the model's default (DEFAULT_LR). ``mixed_precision``
@@ -114,9 +125,13 @@ def build(name: str, data: SequenceDataset, maxlen: int, hidden_units: int = 64,
   if name == "sasrec":
     model = SASRec(data.num_items, maxlen, **common)
   elif name == "asasrec":
-    model = ASASRec(data.num_items, maxlen, adv_eps=adv_eps, adv_reg=adv_reg,
-                    adv_target=adv_target, adv_norm=adv_norm,
-                    adv_gamma=adv_gamma, **common)
+    try:
+      model = ASASRec(data.num_items, maxlen, adv_eps=adv_eps, adv_reg=adv_reg,
+                      adv_target=adv_target, adv_norm=adv_norm,
+                      adv_gamma=adv_gamma, adv_gamma_uses=adv_gamma_uses,
+                      adv_passes=adv_passes, **common)
+    except ValueError as e:
+      raise UserError(f"ASASRec flags: {e}") from None
   else:
     raise UserError(f"--model must be one of {', '.join(MODELS)}, got {name!r}")
   model.build_for_inputs()
@@ -137,7 +152,8 @@ def build_from_flags(data: SequenceDataset, maxlen: int):
                adv_eps=FLAGS.adv_eps, adv_reg=FLAGS.adv_reg,
                adv_target=FLAGS.adv_target, adv_norm=FLAGS.adv_norm,
                mixed_precision=FLAGS.mixed_precision,
-               adv_gamma=FLAGS.adv_gamma, adam_epsilon=FLAGS.adam_epsilon)
+               adv_gamma=FLAGS.adv_gamma, adv_gamma_uses=FLAGS.adv_gamma_uses,
+               adv_passes=FLAGS.adv_passes, adam_epsilon=FLAGS.adam_epsilon)
 
 
 def resolved_lr(name: str, lr: Optional[float]) -> Optional[float]:

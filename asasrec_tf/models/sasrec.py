@@ -19,7 +19,9 @@ from asasrec_tf.models.layers import (ItemPositionEmbedding, PointWiseFeedForwar
                                       SelfAttentionBlock)
 
 ADV_TARGETS = ("both", "output", "input")
-ADV_GAMMAS = ("separate", "shared")
+ADV_GAMMAS = ("clean", "dropout", "shared")
+ADV_GAMMA_USES = ("all", "target")
+ADV_PASSES = ("two", "one")
 
 
 @keras.saving.register_keras_serializable("asasrec_tf")
@@ -132,68 +134,110 @@ class SASRec(keras.Model):
 class ASASRec(SASRec):
   """SASRec trained with sequential adversarial perturbations (Eqs. 6-10).
 
-  Each ``train_step``: (1) the clean loss with dropout off, with a zero
-  perturbation Delta added to the item table wherever it is used; (2) its
-  gradient Gamma with respect to Delta (= dL/dE, as in the authors' code);
-  (3) Delta_adv = eps * Gamma / ||Gamma|| (per row or global), constant;
-  (4) Delta_adv injected at ``adv_target`` ('both': input and output item
-  embeddings, Eq. 9; 'output': positive/negative item embeddings only, the
-  authors' code; 'input'); (5) one Adam step on L(Theta) + adv_reg *
-  L(Theta + Delta_adv) (Eq. 10), both with dropout on.
+  Each ``train_step`` takes Gamma = dL/dE, the gradient of the clean loss
+  with respect to the item table, turns it into Delta_adv = eps * Gamma /
+  ||Gamma|| (per row or global; constant), and makes one Adam step on
+  L(Theta) + adv_reg * L(Theta + Delta_adv) (Eq. 10), both with dropout on.
+  Four choices shape the step; the paper settles only the first, and the
+  authors' code (feay1234/ASASRec) makes a particular one of each:
 
-  That is ``adv_gamma='separate'``: three passes through the network per
-  step. ``adv_gamma='shared'`` takes Gamma from the backward pass of the
-  clean training loss itself (dropout on), which also gives that loss's
-  weight gradients, and Gamma is the gradient w.r.t. the embeddings the
-  perturbation goes to; with ``adv_target='output'`` the perturbed loss then
-  reuses the clean pass's hidden states, so the transformer runs once. With
-  dropout 0 and target 'both' the two give the same step.
+  * ``adv_target``: where Delta_adv is added: 'both' input and output item
+    embeddings (Eq. 9), 'output' the positive/negative embeddings only (the
+    authors' code), or 'input'.
+  * ``adv_gamma``: where Gamma comes from: 'clean', a pass of its own with
+    dropout off (Algorithm 1; the authors); 'dropout', a pass of its own with
+    dropout on (its own mask); 'shared', the backward pass of the clean
+    training loss itself (same mask), which also gives that loss's weight
+    gradients and saves a pass.
+  * ``adv_gamma_uses``: 'all', Gamma over every use of the table, input and
+    output (the authors differentiate with respect to the table); 'target',
+    over the uses Delta_adv is added to.
+  * ``adv_passes``: 'two', the clean and the perturbed loss from forward
+    passes of their own (different dropout masks); 'one', both from the
+    hidden states of one dropout-on pass (the same mask; the authors), which
+    needs ``adv_target='output'`` since a perturbed input changes the
+    hidden states.
+
+  The authors' step is therefore adv_target='output', adv_gamma='clean',
+  adv_gamma_uses='all', adv_passes='one'; the defaults ('both', 'clean',
+  'all', 'two') are Eq. 9 and Algorithm 1 as written. With dropout 0 the
+  gamma and passes choices give the same step.
   """
 
   def __init__(self, num_items: int, maxlen: int, adv_eps: float = 0.5,
                adv_reg: float = 1.0, adv_target: str = "both",
-               adv_norm: str = "row", adv_gamma: str = "separate", **kwargs):
+               adv_norm: str = "row", adv_gamma: str = "clean",
+               adv_gamma_uses: str = "all", adv_passes: str = "two",
+               **kwargs):
     super().__init__(num_items, maxlen, **kwargs)
-    if adv_target not in ADV_TARGETS:
-      raise ValueError(f"adv_target must be one of {ADV_TARGETS}")
-    if adv_norm not in adversarial.NORMS:
-      raise ValueError(f"adv_norm must be one of {adversarial.NORMS}")
-    if adv_gamma not in ADV_GAMMAS:
-      raise ValueError(f"adv_gamma must be one of {ADV_GAMMAS}")
+    for name, value, allowed in (
+        ("adv_target", adv_target, ADV_TARGETS),
+        ("adv_norm", adv_norm, adversarial.NORMS),
+        ("adv_gamma", adv_gamma, ADV_GAMMAS),
+        ("adv_gamma_uses", adv_gamma_uses, ADV_GAMMA_USES),
+        ("adv_passes", adv_passes, ADV_PASSES)):
+      if value not in allowed:
+        raise ValueError(f"{name} must be one of {allowed}, got {value!r}")
+    if adv_passes == "one" and adv_target != "output":
+      raise ValueError("adv_passes='one' needs adv_target='output': a "
+                       "perturbed input needs a forward pass of its own")
+    if adv_passes == "one" and adv_gamma == "shared" and adv_gamma_uses == "all":
+      raise ValueError("adv_gamma='shared' with adv_passes='one' takes Gamma "
+                       "from the output use only: set adv_gamma_uses='target'")
     self.adv_eps = adv_eps
     self.adv_reg = adv_reg
     self.adv_target = adv_target
     self.adv_norm = adv_norm
     self.adv_gamma = adv_gamma
-
-  def adversarial_delta(self, batch) -> tf.Tensor:
-    """[I + 1, d] Delta_adv for this batch (steps 1-3)."""
-    zero = tf.zeros_like(self.item_table)
-    with tf.GradientTape() as tape:
-      tape.watch(zero)
-      clean = self.sequence_loss(batch, training=False, input_delta=zero,
-                                 output_delta=zero)
-      # Loss scaling (float16) keeps small gradients from underflowing; the
-      # scale does not change the normalised direction.
-      clean = self.optimizer.scale_loss(clean)
-    gamma = replica_sum(tf.convert_to_tensor(tape.gradient(clean, zero)))
-    return adversarial.perturbation(gamma, self.adv_eps, self.adv_norm)
+    self.adv_gamma_uses = adv_gamma_uses
+    self.adv_passes = adv_passes
 
   def _deltas(self, delta):
     """(input_delta, output_delta): ``delta`` where adv_target puts it."""
     return (delta if self.adv_target in ("both", "input") else None,
             delta if self.adv_target in ("both", "output") else None)
 
+  def _gamma_uses(self, zero):
+    """(input_delta, output_delta): ``zero`` at the uses Gamma is taken over."""
+    if self.adv_gamma_uses == "all":
+      return zero, zero
+    return self._deltas(zero)
+
+  def _perturbation(self, gamma) -> tf.Tensor:
+    gamma = replica_sum(tf.convert_to_tensor(gamma))
+    return adversarial.perturbation(gamma, self.adv_eps, self.adv_norm)
+
+  def adversarial_delta(self, batch, training: bool = False) -> tf.Tensor:
+    """[I + 1, d] Delta_adv for ``batch`` from a pass of its own (dropout
+    on when ``training``)."""
+    zero = tf.zeros_like(self.item_table)
+    input_zero, output_zero = self._gamma_uses(zero)
+    with tf.GradientTape() as tape:
+      tape.watch(zero)
+      clean = self.sequence_loss(batch, training=training,
+                                 input_delta=input_zero,
+                                 output_delta=output_zero)
+      # Loss scaling (float16) keeps small gradients from underflowing; the
+      # scale does not change the normalised direction.
+      clean = self.optimizer.scale_loss(clean)
+    return self._perturbation(tape.gradient(clean, zero))
+
   def train_step(self, data):
     if self.adv_gamma == "shared":
-      if self.adv_target == "output":
-        return self._one_pass_output_step(data)
+      if self.adv_passes == "one":
+        return self._one_pass_shared_step(data)
       return self._shared_gamma_step(data)
-    input_delta, output_delta = self._deltas(self.adversarial_delta(data))
+    delta = self.adversarial_delta(data, training=self.adv_gamma == "dropout")
+    input_delta, output_delta = self._deltas(delta)
     with tf.GradientTape() as tape:
-      clean = self.sequence_loss(data, training=True)
-      adv = self.sequence_loss(data, training=True, input_delta=input_delta,
-                               output_delta=output_delta)
+      if self.adv_passes == "one":
+        hidden = self(data["inputs"], training=True)
+        clean = self.output_loss(hidden, data)
+        adv = self.output_loss(hidden, data, output_delta)
+      else:
+        clean = self.sequence_loss(data, training=True)
+        adv = self.sequence_loss(data, training=True, input_delta=input_delta,
+                                 output_delta=output_delta)
       loss = clean + self.adv_reg * adv
       scaled = self.optimizer.scale_loss(loss)
     grads = tape.gradient(scaled, self.trainable_variables)
@@ -205,16 +249,14 @@ class ASASRec(SASRec):
     perturbed loss's forward and backward pass."""
     variables = self.trainable_variables
     zero = tf.zeros_like(self.item_table)
-    input_zero, output_zero = self._deltas(zero)
+    input_zero, output_zero = self._gamma_uses(zero)
     with tf.GradientTape() as tape:
       tape.watch(zero)
       clean = self.sequence_loss(data, training=True, input_delta=input_zero,
                                  output_delta=output_zero)
       scaled = self.optimizer.scale_loss(clean)
     *clean_grads, gamma = tape.gradient(scaled, variables + [zero])
-    delta = adversarial.perturbation(replica_sum(tf.convert_to_tensor(gamma)),
-                                     self.adv_eps, self.adv_norm)
-    input_delta, output_delta = self._deltas(delta)
+    input_delta, output_delta = self._deltas(self._perturbation(gamma))
     with tf.GradientTape() as tape:
       adv = self.sequence_loss(data, training=True, input_delta=input_delta,
                                output_delta=output_delta)
@@ -225,9 +267,9 @@ class ASASRec(SASRec):
     return {"loss": clean + self.adv_reg * adv, "clean_loss": clean,
             "adv_loss": adv}
 
-  def _one_pass_output_step(self, data):
-    """adv_target='output': both losses from one pass's hidden states, Gamma
-    the gradient w.r.t. the output embeddings only."""
+  def _one_pass_shared_step(self, data):
+    """Both losses from one pass's hidden states, Gamma the gradient of the
+    clean loss w.r.t. the output embeddings of that same pass."""
     variables = self.trainable_variables
     zero = tf.zeros_like(self.item_table)
     with tf.GradientTape() as tape:
@@ -238,9 +280,7 @@ class ASASRec(SASRec):
         # Scaled like the other paths' Gamma (float16 underflow); the scale
         # does not change the normalised direction.
         scaled_clean = self.optimizer.scale_loss(clean)
-      gamma = replica_sum(tf.convert_to_tensor(
-          inner.gradient(scaled_clean, zero)))
-      delta = adversarial.perturbation(gamma, self.adv_eps, self.adv_norm)
+      delta = self._perturbation(inner.gradient(scaled_clean, zero))
       adv = self.output_loss(hidden, data, delta)
       loss = clean + self.adv_reg * adv
       scaled = self.optimizer.scale_loss(loss)
@@ -251,7 +291,9 @@ class ASASRec(SASRec):
   def get_config(self):
     return {**super().get_config(), "adv_eps": self.adv_eps,
             "adv_reg": self.adv_reg, "adv_target": self.adv_target,
-            "adv_norm": self.adv_norm, "adv_gamma": self.adv_gamma}
+            "adv_norm": self.adv_norm, "adv_gamma": self.adv_gamma,
+            "adv_gamma_uses": self.adv_gamma_uses,
+            "adv_passes": self.adv_passes}
 
 
 def _add_gradients(a, b):

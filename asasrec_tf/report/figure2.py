@@ -1,11 +1,11 @@
 """Figure 2 of the paper: training curves with and without the adversary.
 
 BPR and SASRec train for some epochs (the ``-pre`` runs), then each goes on
-from the same weights without (BPR, SASRec) and with (APR, ASASRec) the
-adversary. Plotted: HR@100 and NDCG@100 of every evaluation against the
-total epoch, on the metric the runs select on (test under the paper's
-protocol, validation under the clean one). Needs matplotlib (the ``plot``
-extra).
+from the same checkpoint without (BPR, SASRec) and with (APR, both ASASRec
+steps) the adversary; continuations number their epochs on from their
+start. Plotted: HR@100 and NDCG@100 of every evaluation against the epoch,
+on the metric the runs select on (test under the paper's protocol,
+validation under the clean one). Needs matplotlib (the ``plot`` extra).
 """
 
 from __future__ import annotations
@@ -19,15 +19,17 @@ from asasrec_tf.report.runs import Run
 
 METRICS = ("hr@100", "ndcg@100")
 # Colour of each pair's curves.
-COLOURS = {"bpr": "tab:blue", "sasrec": "tab:red"}
+COLOURS = {"bpr": "tab:blue", "apr": "tab:blue", "sasrec": "tab:red",
+           "asasrec": "tab:red", "asasrec-authors": "tab:purple"}
 
 Curve = Tuple[List[int], List[float]]
 
 
-def curve(run: Run, metric: str, offset: int = 0) -> Curve:
-  """(epochs, values) of ``metric`` on the run's selection target."""
-  target = run.results.get("selected_on", "test")
-  points = [(rec["epoch"] + offset, rec[target][metric])
+def curve(run: Run, metric: str, target: Optional[str] = None) -> Curve:
+  """(epochs, values) of ``metric`` on ``target`` (default: the run's
+  selection target)."""
+  target = target or run.results.get("selected_on", "test")
+  points = [(rec["epoch"], rec[target][metric])
             for rec in run.results.get("history", [])
             if target in rec and metric in rec[target]]
   return [p[0] for p in points], [p[1] for p in points]
@@ -35,23 +37,22 @@ def curve(run: Run, metric: str, offset: int = 0) -> Curve:
 
 def curves(runs: Dict[str, Run], dataset: str, protocol: str,
            metric: str) -> Dict[str, Curve]:
-  """{label: curve} of the four models (continuations joined to their
-  ``-pre`` run's curve)."""
+  """{model: curve} of every model of a group with a ``-pre`` run, each
+  continuation joined to the ``-pre`` run's curve."""
   out = {}
-  for base, adv in paper.PAIRS:
+  for base, advs in paper.GROUPS:
     pre = runs.get(paper.run_name(dataset, protocol, base, "pre"))
     if pre is None:
       continue
     pre_x, pre_y = curve(pre, metric)
-    offset = int(pre.results.get("epochs_run", 0))
-    for model in (base, adv):
+    for model in (base, *advs):
       run = runs.get(paper.run_name(dataset, protocol, model))
       if run is None:
         continue
-      x, y = curve(run, metric, offset)
+      x, y = curve(run, metric)
       joined_x = pre_x + x if model == base else pre_x[-1:] + x
       joined_y = pre_y + y if model == base else pre_y[-1:] + y
-      out[paper.MODEL_NAMES[model]] = (joined_x, joined_y)
+      out[model] = (joined_x, joined_y)
   return out
 
 
@@ -65,16 +66,14 @@ def plot(runs: Dict[str, Run], dataset: str, out_dir: str,
   matplotlib.use("Agg")
   from matplotlib import pyplot as plt
 
-  colours = {paper.MODEL_NAMES[m]: COLOURS[b] for b, a in paper.PAIRS
-             for m in (b, a)}
-  adversarial = {paper.MODEL_NAMES[a] for _, a in paper.PAIRS}
   fig, axes = plt.subplots(1, len(METRICS), figsize=(10, 3.8))
   for ax, metric in zip(axes, METRICS):
-    for label, (x, y) in data[metric].items():
-      ax.plot(x, y, color=colours[label],
-              linestyle="--" if label in adversarial else "-",
-              marker="." if len(x) < 40 else None, label=label)
-    for base, _ in paper.PAIRS:
+    for model, (x, y) in data[metric].items():
+      ax.plot(x, y, color=COLOURS[model],
+              linestyle="--" if model in paper.ADVERSARIAL else "-",
+              marker="." if len(x) < 40 else None,
+              label=paper.MODEL_NAMES[model])
+    for base, _ in paper.GROUPS:
       pre = runs.get(paper.run_name(dataset, protocol, base, "pre"))
       if pre is not None:
         ax.axvline(pre.results.get("epochs_run", 0), color=COLOURS[base],
@@ -88,8 +87,14 @@ def plot(runs: Dict[str, Run], dataset: str, out_dir: str,
                f"({protocol} protocol); vertical lines: adversary switched "
                "on", fontsize=10)
   fig.tight_layout()
+  return save(fig, out_dir, f"figure2_{dataset}.png")
+
+
+def save(fig, out_dir: str, name: str) -> str:
+  """Writes matplotlib ``fig`` to ``out_dir/name`` atomically and closes it."""
+  from matplotlib import pyplot as plt
   os.makedirs(out_dir, exist_ok=True)
-  path = os.path.join(out_dir, f"figure2_{dataset}.png")
+  path = os.path.join(out_dir, name)
   fd, tmp = tempfile.mkstemp(dir=out_dir, prefix=".tmp-", suffix=".png")
   os.close(fd)
   try:

@@ -7,12 +7,20 @@ A ``*`` in the paper marks a significant difference from the second best.
 
 from __future__ import annotations
 
-MODELS = ("mostpop", "bpr", "apr", "sasrec", "asasrec")
+# Table 2's rows. ASASRec twice: Eq. 9 as the paper writes it, and the
+# step of the authors' code, which made the paper's numbers.
+MODELS = ("mostpop", "bpr", "apr", "sasrec", "asasrec", "asasrec-authors")
 # run_all.sh trains each base model for some epochs (its "-pre" run), then
-# continues it without and with the adversary: (base, adversarial).
-PAIRS = (("bpr", "apr"), ("sasrec", "asasrec"))
+# continues it without and with the adversary: (base, adversarial...).
+GROUPS = (("bpr", ("apr",)), ("sasrec", ("asasrec", "asasrec-authors")))
+ADVERSARIAL = tuple(a for _, advs in GROUPS for a in advs)
+BASE_OF = {m: base for base, advs in GROUPS for m in (base, *advs)}
 MODEL_NAMES = {"mostpop": "MostPop", "bpr": "BPR", "apr": "APR",
-               "sasrec": "SASRec", "asasrec": "ASASRec"}
+               "sasrec": "SASRec", "asasrec": "ASASRec (Eq. 9)",
+               "asasrec-authors": "ASASRec (authors' step)"}
+# The paper's row each of our rows is compared with.
+PAPER_ROW = {m: m for m in MODELS}
+PAPER_ROW["asasrec-authors"] = "asasrec"
 
 # Column order of Table 2, with the substitute beside the data it replaces;
 # the synthetic data last (no paper numbers; for smoke runs).
@@ -61,3 +69,11 @@ PROTOCOL_TITLES = {
 def run_name(dataset: str, protocol: str, model: str, stage: str = "") -> str:
   """The run directory name run_all.sh uses (stage: '' or 'pre')."""
   return f"{dataset}-{protocol}-{model}" + (f"-{stage}" if stage else "")
+
+
+def paper_value(dataset: str, model: str, metric: str):
+  """The paper's Table 2 value for our row ``model`` (None if none)."""
+  row = TABLE2.get(dataset, {}).get(PAPER_ROW[model])
+  if row is None or metric not in ("hr@100", "ndcg@100"):
+    return None
+  return row[0] if metric == "hr@100" else row[1]

@@ -36,7 +36,7 @@ def markdown(runs: Dict[str, Run]) -> str:
   epsilons = None
   for d in paper.DATASETS:
     for protocol in paper.PROTOCOLS:
-      for model in ("sasrec", "asasrec"):
+      for model in ("sasrec", "asasrec", "asasrec-authors"):
         run = runs.get(paper.run_name(d, protocol, model))
         if run is None or not os.path.isfile(os.path.join(run.path, RESULT)):
           continue

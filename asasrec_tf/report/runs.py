@@ -3,17 +3,22 @@
 from __future__ import annotations
 
 import dataclasses
+import io
 import json
 import os
+import shutil
 from typing import Dict, Optional, Tuple
 
 import numpy as np
 
+from asasrec_tf.data.dataset import atomic_write_bytes
 from asasrec_tf.errors import UserError
 from asasrec_tf.evaluation import significance
 
 RESULTS = "results.json"
 PER_USER = "test_per_user.npz"
+# Small files of a run kept when it is archived (besides PER_USER).
+ARCHIVED = (RESULTS, "robustness.json")
 
 
 @dataclasses.dataclass
@@ -65,3 +70,23 @@ def compare(a: Run, b: Run, metric: str) -> significance.PairedTest:
   users_b, vb = b.per_user(metric)
   return significance.paired_ttest(*significance.align(users_a, va, users_b,
                                                        vb))
+
+
+def archive(run: Run, dest_dir: str) -> str:
+  """Copies what the report needs of ``run`` into ``dest_dir/<name>/``:
+  results.json, robustness.json if measured, and the per-user test metrics
+  compressed, so that tables and significance marks can be rebuilt from the
+  archive alone (``--runs_dir=<dest_dir>``)."""
+  target = os.path.join(dest_dir, run.name)
+  os.makedirs(target, exist_ok=True)
+  for name in ARCHIVED:
+    if os.path.isfile(os.path.join(run.path, name)):
+      shutil.copyfile(os.path.join(run.path, name), os.path.join(target, name))
+  source = os.path.join(run.path, PER_USER)
+  if os.path.isfile(source):
+    with np.load(source, allow_pickle=False) as z:
+      arrays = {k: z[k] for k in z.files}
+    buf = io.BytesIO()
+    np.savez_compressed(buf, **arrays)
+    atomic_write_bytes(os.path.join(target, PER_USER), buf.getvalue())
+  return target

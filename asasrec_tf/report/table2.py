@@ -22,10 +22,8 @@ ALPHA = 0.05
 METRICS = {"paper": ("hr@100", "ndcg@100"),
            "clean": ("hr@10", "ndcg@10", "hr@100", "ndcg@100")}
 # Claims of the paper checked on every dataset: (better, worse).
-CLAIMS = (("asasrec", "sasrec"), ("sasrec", "apr"), ("apr", "bpr"),
-          ("bpr", "mostpop"))
-# The -pre run each Table 2 run continued from.
-BASE_OF = {m: base for base, adv in paper.PAIRS for m in (base, adv)}
+CLAIMS = (("asasrec", "sasrec"), ("asasrec-authors", "sasrec"),
+          ("sasrec", "apr"), ("apr", "bpr"), ("bpr", "mostpop"))
 
 
 @dataclasses.dataclass
@@ -83,13 +81,6 @@ def _ours(col: Column, model: str) -> str:
   return text
 
 
-def _paper_value(dataset: str, model: str, metric: str) -> Optional[float]:
-  row = paper.TABLE2.get(dataset, {}).get(model)
-  if row is None or not metric.endswith("@100"):
-    return None
-  return row[0] if metric.startswith("hr") else row[1]
-
-
 def _p(p: Optional[float]) -> str:
   if p is None:
     return "—"
@@ -130,7 +121,7 @@ def markdown(runs: Dict[str, Run], unavailable: Sequence[str]) -> str:
         for c in cols:
           cell = _ours(c, model)
           if protocol == "paper":
-            ref = _paper_value(c.dataset, model, c.metric)
+            ref = paper.paper_value(c.dataset, model, c.metric)
             cell += f" ({ref:.4f})" if ref is not None else " (—)"
           cells.append(cell)
         w("| " + " | ".join(cells) + " |\n")
@@ -163,7 +154,8 @@ def missing_markdown(runs: Dict[str, Run], unavailable: Sequence[str]) -> str:
       continue
     ref = paper.TABLE2[d]
     rows.append(f"| {paper.DATASET_NAMES[d]} | {st} | " + " | ".join(
-        f"{ref[m][0]:.4f} / {ref[m][1]:.4f}" for m in paper.MODELS) + " |")
+        f"{ref[paper.PAPER_ROW[m]][0]:.4f} / {ref[paper.PAPER_ROW[m]][1]:.4f}"
+        for m in paper.MODELS) + " |")
   if not rows:
     return ""
   return ("Datasets of Table 2 without our numbers (the paper's HR@100 / "
@@ -174,27 +166,30 @@ def missing_markdown(runs: Dict[str, Run], unavailable: Sequence[str]) -> str:
 
 
 def gains_markdown(runs: Dict[str, Run]) -> str:
-  """Relative NDCG@100 gain of ASASRec over SASRec, ours vs the paper's."""
+  """Relative NDCG@100 gain of each ASASRec over SASRec, ours vs the
+  paper's."""
   rows = []
   for protocol in paper.PROTOCOLS:
     for d in paper.DATASETS:
-      a = runs.get(paper.run_name(d, protocol, "asasrec"))
       s = runs.get(paper.run_name(d, protocol, "sasrec"))
-      if not (a and s):
-        continue
-      na, ns = a.test_metric("ndcg@100"), s.test_metric("ndcg@100")
-      test = compare(a, s, "ndcg@100")
-      ref = paper.TABLE2.get(d)
-      theirs = (f"{100 * (ref['asasrec'][1] / ref['sasrec'][1] - 1):+.1f} %"
-                if ref else "—")
-      rows.append(f"| {paper.DATASET_NAMES[d]} | {protocol} | {ns:.4f} | "
-                  f"{na:.4f} | {100 * (na / ns - 1):+.1f} % | {_p(test.p)} | "
-                  f"{theirs} |")
+      for model in ("asasrec", "asasrec-authors"):
+        a = runs.get(paper.run_name(d, protocol, model))
+        if not (a and s):
+          continue
+        na, ns = a.test_metric("ndcg@100"), s.test_metric("ndcg@100")
+        test = compare(a, s, "ndcg@100")
+        ref = paper.TABLE2.get(d)
+        theirs = (f"{100 * (ref['asasrec'][1] / ref['sasrec'][1] - 1):+.1f} %"
+                  if ref else "—")
+        rows.append(f"| {paper.DATASET_NAMES[d]} | {protocol} | "
+                    f"{paper.MODEL_NAMES[model]} | {ns:.4f} | {na:.4f} | "
+                    f"{100 * (na / ns - 1):+.1f} % | {_p(test.p)} | "
+                    f"{theirs} |")
   if not rows:
     return ""
   return ("## Relative NDCG@100 gain of ASASRec over SASRec\n\n"
-          "| Dataset | protocol | SASRec | ASASRec | our gain | p (paired t) "
-          "| paper's gain |\n|---|---|---|---|---|---|---|\n"
+          "| Dataset | protocol | variant | SASRec | ASASRec | our gain | "
+          "p (paired t) | paper's gain |\n|---|---|---|---|---|---|---|---|\n"
           + "\n".join(rows) + "\n\n")
 
 
@@ -236,26 +231,21 @@ def runs_markdown(runs: Dict[str, Run]) -> str:
           continue
         res = r.results
         f = res.get("flags", {})
-        init = f.get("init_checkpoint")
-        base = BASE_OF.get(m)
-        pre = runs.get(paper.run_name(d, protocol, base, "pre")) if base \
-            else None
-        pre_epochs = (pre.results.get("epochs_run", 0)
-                      if pre is not None and init else 0)
         epochs = res.get("epochs_run", 0)
         stopped = (f.get("patience") and epochs < f.get("epochs", epochs))
         secs = (res.get("timing") or {}).get("train_seconds_per_epoch")
         rows.append(
-            f"| {r.name} | {pre_epochs} + {epochs} | "
+            f"| {r.name} | {res.get('start_epoch', 0)} + {epochs} | "
             f"{res.get('best_epoch')} | {'yes' if stopped else 'no'} | "
             f"{res.get('selected_on')} | "
             f"{'—' if secs is None else f'{secs:.1f}'} |")
   if not rows:
     return ""
   return ("## The runs\n\nEpochs: those of the `-pre` run it continued from "
-          "+ its own. Best epoch counts its own epochs. A run stopped early "
-          "when --patience evaluations in a row did not improve the selection "
-          "metric; one whose best epoch is its last may not have converged.\n\n"
+          "(the epoch of the checkpoint it started from) + its own; the best "
+          "epoch is counted the same way. A run stopped early when --patience "
+          "evaluations in a row did not improve the selection metric; one "
+          "whose best epoch is its last may not have converged.\n\n"
           "| run | epochs | best epoch | stopped early | selected on | "
           "s/epoch (median) |\n|---|---|---|---|---|---|\n"
           + "\n".join(rows) + "\n")
@@ -273,7 +263,7 @@ def csv_text(runs: Dict[str, Run], unavailable: Sequence[str]) -> str:
     for c in protocol_table(protocol, runs):
       for m in paper.MODELS:
         ours = c.values.get(m)
-        ref = _paper_value(c.dataset, m, c.metric) if protocol == "paper" \
+        ref = paper.paper_value(c.dataset, m, c.metric) if protocol == "paper" \
             else None
         is_best = m == c.best
         writer.writerow([
@@ -291,5 +281,6 @@ def csv_text(runs: Dict[str, Run], unavailable: Sequence[str]) -> str:
     for m in paper.MODELS:
       for i, metric in enumerate(METRICS["paper"]):
         writer.writerow(["paper", d, m, metric, st,
-                         f"{paper.TABLE2[d][m][i]:.4f}", "", "", "", ""])
+                         f"{paper.TABLE2[d][paper.PAPER_ROW[m]][i]:.4f}", "",
+                         "", "", ""])
   return buf.getvalue()

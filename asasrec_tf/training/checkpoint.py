@@ -66,15 +66,32 @@ def exists(run_dir: str) -> bool:
   return os.path.isfile(os.path.join(run_dir, STATE))
 
 
-def load(run_dir: str, model) -> Optional[Dict[str, object]]:
-  """Restores model, optimiser and RNG state; returns the saved payload."""
+def read(run_dir: str) -> Optional[Dict[str, object]]:
+  """The payload of ``run_dir``'s checkpoint (None if it has none)."""
   path = os.path.join(run_dir, STATE)
   if not os.path.isfile(path):
     return None
   with open(path) as f:
-    payload = json.load(f)
+    return json.load(f)
+
+
+def weights_path(run_dir: str, payload: Dict[str, object]) -> str:
+  """The weights file (model and optimiser variables) of a payload."""
+  return os.path.join(run_dir, payload["weights"])
+
+
+def restore_rng(model, payload: Dict[str, object]) -> None:
+  """Sets the dropout seed generators to the payload's states."""
+  for var, value in zip(rng_variables(model), payload["rng"]):
+    var.assign(np.asarray(value, dtype=var.dtype))
+
+
+def load(run_dir: str, model) -> Optional[Dict[str, object]]:
+  """Restores model, optimiser and RNG state; returns the saved payload."""
+  payload = read(run_dir)
+  if payload is None:
+    return None
   if isinstance(model, keras.Model):
-    model.load_weights(os.path.join(run_dir, payload["weights"]))
-    for var, value in zip(rng_variables(model), payload["rng"]):
-      var.assign(np.asarray(value, dtype=var.dtype))
+    model.load_weights(weights_path(run_dir, payload))
+    restore_rng(model, payload)
   return payload

@@ -51,8 +51,17 @@ flags.DEFINE_integer("seed", 0, "Seed of weights, dropout and sampling.")
 flags.DEFINE_integer("pretrain_epochs", 0, "Epochs of plain training before "
                      "the adversarial term is switched on (ASASRec).",
                      lower_bound=0)
-flags.DEFINE_string("init_checkpoint", None, "Start from these weights: a run "
-                    "directory (its best.weights.h5) or a .weights.h5 file.")
+flags.DEFINE_string("init_checkpoint", None, "Start from a previous run: a run "
+                    "directory (its last checkpoint: weights, optimizer state "
+                    "and dropout RNG at the epoch it was written, and epochs "
+                    "are numbered on from there, as the authors switch to "
+                    "ASASRec at a fixed epoch) or a .weights.h5 file (e.g. "
+                    "RUN/best.weights.h5; epochs from 0).")
+flags.DEFINE_bool("init_optimizer", True, "With --init_checkpoint, also "
+                  "restore the optimizer state (Adam's moments and step "
+                  "count), as the authors' tf.train.Saver does; false starts "
+                  "a fresh optimizer. The learning rate is always this "
+                  "run's.")
 flags.DEFINE_integer("patience", 0, "Stop after this many evaluations without "
                      "improvement of --select_metric (0: never stop early).",
                      lower_bound=0)
@@ -133,10 +142,34 @@ def save_weights(model: keras.Model, path: str) -> None:
       os.remove(tmp)
 
 
-def load_init_checkpoint(model: keras.Model, where: str) -> str:
-  path = where
+def load_init_checkpoint(model: keras.Model, where: str,
+                         optimizer: bool = True) -> Dict[str, object]:
+  """Initialises ``model`` from a previous run (see --init_checkpoint).
+
+  Args:
+    model: a compiled model whose optimizer is built.
+    where: a run directory (its last checkpoint: weights, optimizer and
+      dropout RNG state, and its epoch) or a .weights.h5 file.
+    optimizer: keep the loaded optimizer state; False resets it to that of
+      a fresh optimizer. Either way the learning rate stays this model's
+      (Keras saves it with the optimizer's variables).
+
+  Returns:
+    {'path': weights file, 'epoch': the epoch the new run numbers on from
+    (0 for a bare file), 'optimizer': ``optimizer``}.
+  """
+  fresh = [np.array(v.numpy()) for v in model.optimizer.variables]
+  learning_rate = np.array(model.optimizer.learning_rate.numpy())
+  payload = None
   if os.path.isdir(where):
-    path = os.path.join(where, "best.weights.h5")
+    payload = checkpoint.read(where)
+    if payload is None:
+      raise UserError(f"--init_checkpoint: {where} holds no checkpoint "
+                      f"({checkpoint.STATE}); pass a .weights.h5 file such "
+                      f"as {os.path.join(where, 'best.weights.h5')} instead")
+    path = checkpoint.weights_path(where, payload)
+  else:
+    path = where
   if not os.path.isfile(path):
     raise UserError(f"--init_checkpoint: no weights at {path}")
   try:
@@ -145,7 +178,14 @@ def load_init_checkpoint(model: keras.Model, where: str) -> str:
     raise UserError(f"--init_checkpoint: {path} does not fit this model "
                     f"(same --hidden_units, --num_blocks, --maxlen and dataset "
                     f"are needed): {e}") from None
-  return path
+  if payload is not None:
+    checkpoint.restore_rng(model, payload)
+  if not optimizer:
+    for var, value in zip(model.optimizer.variables, fresh):
+      var.assign(value)
+  model.optimizer.learning_rate.assign(learning_rate)
+  return {"path": path, "epoch": int(payload["epoch"]) if payload else 0,
+          "optimizer": optimizer}
 
 
 class Runner:
@@ -154,13 +194,18 @@ class Runner:
   ``sampler`` is a TrainingSampler or PairSampler (None for MostPop): it
   provides ``dataset(epoch)``, ``steps_per_epoch`` and ``element_spec()``.
   With ``resume``, training continues from the run directory's checkpoint.
+  ``init`` (from load_init_checkpoint) says where the model's starting
+  state came from; its epoch numbers this run's epochs on from there
+  (evaluation, TensorBoard steps, negative samples), so a continuation's
+  curve joins the run it continues.
   """
 
   def __init__(self, model, data: SequenceDataset, sampler,
                evaluators: Dict[str, RankingEvaluator], run_dir: str,
                config: TrainConfig, verbose: bool = True,
                checkpoint_every: int = 1, resume: bool = False,
-               strategy: Optional[tf.distribute.Strategy] = None):
+               strategy: Optional[tf.distribute.Strategy] = None,
+               init: Optional[Dict[str, object]] = None):
     self.model = model
     self.data = data
     self.sampler = sampler
@@ -174,7 +219,9 @@ class Runner:
     self.scorer = make_scorer(model)
     self.trainable = isinstance(model, keras.Model) and sampler is not None
     # Everything below is saved in checkpoints.
-    self.epoch = 0
+    self.init = init
+    self.start_epoch = int(init["epoch"]) if init else 0
+    self.epoch = self.start_epoch
     self.best = {"epoch": 0, "value": -math.inf, "metrics": {}}
     self.bad_evals = 0
     self.stopped = False
@@ -184,8 +231,10 @@ class Runner:
     self.scalars = []  # (tag, step, value), replayed into TensorBoard on resume
     self.writer = None
 
-  _STATE = ("epoch", "best", "bad_evals", "stopped", "history",
-            "epoch_seconds", "eval_seconds", "scalars")
+  _STATE = ("init", "start_epoch", "epoch", "best", "bad_evals", "stopped",
+            "history", "epoch_seconds", "eval_seconds", "scalars")
+  # Defaults of state that checkpoints of earlier versions lack.
+  _STATE_DEFAULTS = {"init": None, "start_epoch": 0}
 
   def _log(self, message: str) -> None:
     if self.verbose:
@@ -221,7 +270,9 @@ class Runner:
   def _restore(self) -> None:
     payload = checkpoint.load(self.run_dir, self.model)
     for key in self._STATE:
-      setattr(self, key, payload["state"][key])
+      state = payload["state"]
+      setattr(self, key, state[key] if key in state
+              else self._STATE_DEFAULTS[key])
     if self.best["value"] is None:
       self.best["value"] = -math.inf
     self.scalars = [tuple(x) for x in self.scalars]
@@ -261,7 +312,7 @@ class Runner:
     self.epoch_seconds.append(seconds)
     means = {k: v / max(steps, 1) for k, v in sums.items()}
     if self.verbose and not interactive:
-      self._log(f"epoch {epoch:4d}/{self.config.epochs}: loss "
+      self._log(f"epoch {epoch:4d}/{self.last_epoch}: loss "
                 f"{means.get('loss', math.nan):.4f} ({seconds:.2f} s)")
     lr = float(np.asarray(self.model.optimizer.learning_rate.numpy()))
     self._scalars("train", {**means, "learning_rate": lr,
@@ -301,20 +352,21 @@ class Runner:
     if self.resume:
       self._restore()
     self._open_writer()
-    epochs = cfg.epochs if self.trainable else 0
-    if epochs == 0 and not self.history:
-      self._evaluate_epoch(0, {})
+    last = self.last_epoch
+    if last == self.start_epoch and not self.history:
+      self._evaluate_epoch(self.start_epoch, {})
     plain = adv = None
     if self.trainable:
       plain, adv = compile_steps(self.model, self.sampler, self.strategy)
-    while self.epoch < epochs and not self.stopped:
+    while self.epoch < last and not self.stopped:
       epoch = self.epoch + 1
-      step_fn = adv if epoch > cfg.pretrain_epochs else plain
+      own = epoch - self.start_epoch
+      step_fn = adv if own > cfg.pretrain_epochs else plain
       means = self._train_epoch(epoch, step_fn)
-      if epoch == epochs or epoch % cfg.eval_every == 0:
+      if epoch == last or epoch % cfg.eval_every == 0:
         self._evaluate_epoch(epoch, means)
       self.epoch = epoch
-      if (epoch % self.checkpoint_every == 0 or epoch == epochs or
+      if (epoch % self.checkpoint_every == 0 or epoch == last or
           self.stopped):
         self._save_checkpoint()
     if self.trainable:
@@ -323,8 +375,10 @@ class Runner:
     return {
         "selected_on": cfg.select_on,
         "select_metric": cfg.select_metric,
+        "init": self.init,
+        "start_epoch": self.start_epoch,
         "best_epoch": self.best["epoch"],
-        "epochs_run": self.epoch,
+        "epochs_run": self.epoch - self.start_epoch,
         "metrics": self.best["metrics"],
         "timing": {
             "train_seconds_per_epoch": _median(self.epoch_seconds),
@@ -332,6 +386,12 @@ class Runner:
         },
         "history": self.history,
     }
+
+  @property
+  def last_epoch(self) -> int:
+    """The epoch this run ends after (its own epochs counted on from
+    start_epoch; none for models without training)."""
+    return self.start_epoch + (self.config.epochs if self.trainable else 0)
 
   def _summary_line(self, epoch, means, record, best) -> str:
     parts = [f"epoch {epoch:4d}"]

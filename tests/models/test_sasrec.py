@@ -18,10 +18,10 @@ def batch():
   }
 
 
-def make(cls=SASRec, **kw):
+def make(cls=SASRec, dropout_rate=0.0, **kw):
   keras.utils.set_random_seed(0)
   model = cls(NUM_ITEMS, MAXLEN, hidden_units=D, num_blocks=2,
-              dropout_rate=0.0, **kw)
+              dropout_rate=dropout_rate, **kw)
   model.build_for_inputs()
   model.compile(optimizer=keras.optimizers.SGD(learning_rate=1.0))
   return model
@@ -133,7 +133,12 @@ def test_get_config_roundtrip():
   model = make(ASASRec, adv_eps=0.3, adv_target="output")
   clone = ASASRec.from_config(model.get_config())
   assert clone.adv_eps == 0.3 and clone.adv_target == "output"
-  assert clone.get_config() == model.get_config()
+  authors = make(ASASRec, adv_target="output", adv_passes="one",
+                 adv_gamma="dropout", adv_gamma_uses="target")
+  clone = ASASRec.from_config(authors.get_config())
+  assert (clone.adv_passes, clone.adv_gamma, clone.adv_gamma_uses) == (
+      "one", "dropout", "target")
+  assert clone.get_config() == authors.get_config()
 
 
 def test_rejects_unknown_target():
@@ -165,7 +170,8 @@ def _reference_step(model, b, target, eps=0.5, reg=1.0):
 
 @pytest.mark.parametrize("target", ["both", "input", "output"])
 def test_shared_gamma_step_matches_a_hand_written_reference(target):
-  model = make(ASASRec, adv_target=target, adv_gamma="shared")
+  model = make(ASASRec, adv_target=target, adv_gamma="shared",
+               adv_gamma_uses="target")
   b = batch()
   expected = _reference_step(model, b, target)
   model.train_step(b)
@@ -173,18 +179,137 @@ def test_shared_gamma_step_matches_a_hand_written_reference(target):
     np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)
 
 
-def test_shared_and_separate_gamma_agree_without_dropout():
+# Step forms that must agree when dropout is 0, grouped by the Gamma they use.
+SAME_WITHOUT_DROPOUT = {
+    "output target, Gamma over all uses": [
+        dict(adv_gamma=g, adv_passes=p, adv_gamma_uses="all")
+        for g in ("clean", "dropout", "shared") for p in ("two", "one")
+        if not (g == "shared" and p == "one")],
+    "output target, Gamma over the output use": [
+        dict(adv_gamma=g, adv_passes=p, adv_gamma_uses="target")
+        for g in ("clean", "dropout", "shared") for p in ("two", "one")],
+}
+
+
+@pytest.mark.parametrize("group", sorted(SAME_WITHOUT_DROPOUT))
+def test_step_forms_agree_without_dropout(group):
   b = batch()
   runs = []
-  for gamma in ("separate", "shared"):
-    model = make(ASASRec, adv_target="both", adv_gamma=gamma)
+  for kw in SAME_WITHOUT_DROPOUT[group]:
+    model = make(ASASRec, adv_target="output", **kw)
     logs = model.train_step(b)
-    runs.append((logs, _variables(model)))
-  (logs_a, w_a), (logs_b, w_b) = runs
-  for k in ("clean_loss", "adv_loss"):
-    np.testing.assert_allclose(logs_a[k].numpy(), logs_b[k].numpy(), rtol=1e-5)
-  for a, b_ in zip(w_a, w_b):
-    np.testing.assert_allclose(a, b_, rtol=1e-4, atol=1e-6)
+    runs.append((kw, logs, _variables(model)))
+  _, logs_a, w_a = runs[0]
+  for kw, logs_b, w_b in runs[1:]:
+    for k in ("clean_loss", "adv_loss"):
+      np.testing.assert_allclose(logs_a[k].numpy(), logs_b[k].numpy(),
+                                 rtol=1e-5, err_msg=str(kw))
+    for a, b_ in zip(w_a, w_b):
+      np.testing.assert_allclose(a, b_, rtol=1e-4, atol=1e-6, err_msg=str(kw))
+
+
+def test_gamma_uses_matter_for_the_output_target():
+  b = batch()
+  deltas = [make(ASASRec, adv_target="output", adv_gamma_uses=uses)
+            .adversarial_delta(b).numpy() for uses in ("all", "target")]
+  # item 1 is an input and a positive: its two uses' gradients differ from
+  # the output use's alone
+  assert not np.allclose(deltas[0][1], deltas[1][1], atol=1e-4)
+
+
+def _rng_state(model):
+  from asasrec_tf.training.checkpoint import rng_variables
+  return [v.numpy().copy() for v in rng_variables(model)]
+
+
+def _set_rng_state(model, state):
+  from asasrec_tf.training.checkpoint import rng_variables
+  for var, value in zip(rng_variables(model), state):
+    var.assign(value)
+
+
+def _bce(hidden, table, b):
+  """Eq. 5 by hand: masked mean of -log s(h.e_pos) - log(1 - s(h.e_neg))."""
+  pos = tf.reduce_sum(hidden * tf.gather(table, b["positives"]), -1)
+  neg = tf.reduce_sum(hidden * tf.gather(table, b["negatives"]), -1)
+  mask = tf.cast(b["positives"] > 0, tf.float32)
+  terms = -tf.math.log_sigmoid(pos) - tf.math.log_sigmoid(-neg)
+  return tf.reduce_sum(terms * mask) / tf.reduce_sum(mask)
+
+
+def test_authors_step_matches_a_hand_written_reference():
+  """The authors' step (feay1234/ASASRec SASRec.py) with dropout on: Delta
+  from the gradient of the dropout-off loss w.r.t. the item table variable
+  (input and output uses), normalised per row; then ONE dropout-on pass
+  whose hidden states give both the clean loss and the loss with Delta added
+  to the positive and negative embeddings."""
+  eps, reg = 0.5, 1.0
+  model = make(ASASRec, dropout_rate=0.5, adv_eps=eps, adv_reg=reg,
+               adv_target="output", adv_passes="one")
+  b = batch()
+  w0 = _variables(model)
+  rng = _rng_state(model)
+  table = model.item_table
+
+  with tf.GradientTape() as tape:
+    clean_off = _bce(model(b["inputs"], training=False), table, b)
+  gamma = tf.convert_to_tensor(tape.gradient(clean_off, table)).numpy()
+  norms = np.linalg.norm(gamma, axis=1, keepdims=True)
+  delta = np.where(norms > 0, eps * gamma / np.maximum(norms, 1e-30), 0.0)
+  with tf.GradientTape() as tape:
+    hidden = model(b["inputs"], training=True)
+    clean = _bce(hidden, table, b)
+    adv = _bce(hidden, table + delta.astype(np.float32), b)
+    loss = clean + reg * adv
+  grads = tape.gradient(loss, model.trainable_variables)
+  expected = [w - tf.convert_to_tensor(g).numpy() for w, g in zip(w0, grads)]
+
+  _set_rng_state(model, rng)  # the step draws the same dropout mask
+  logs = model.train_step(b)
+  np.testing.assert_allclose(logs["clean_loss"].numpy(), clean.numpy(),
+                             rtol=1e-5)
+  np.testing.assert_allclose(logs["adv_loss"].numpy(), adv.numpy(), rtol=1e-5)
+  for got, want in zip(_variables(model), expected):
+    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)
+
+  # Two passes would draw a second mask for the perturbed loss: the test
+  # tells the forms apart.
+  two = make(ASASRec, dropout_rate=0.5, adv_target="output")
+  _set_rng_state(two, rng)
+  assert not np.isclose(two.train_step(b)["adv_loss"].numpy(), adv.numpy(),
+                        rtol=1e-3)
+
+
+def test_gamma_with_dropout_draws_its_own_mask():
+  """adv_gamma='dropout': Gamma from a dropout-on pass of its own, drawn
+  before the training pass's mask."""
+  model = make(ASASRec, dropout_rate=0.5, adv_target="output",
+               adv_passes="one", adv_gamma="dropout")
+  b = batch()
+  rng = _rng_state(model)
+  table = model.item_table
+  with tf.GradientTape() as tape:
+    clean_on = _bce(model(b["inputs"], training=True), table, b)
+  gamma = tf.convert_to_tensor(tape.gradient(clean_on, table)).numpy()
+  norms = np.linalg.norm(gamma, axis=1, keepdims=True)
+  delta = np.where(norms > 0, 0.5 * gamma / np.maximum(norms, 1e-30), 0.0)
+  hidden = model(b["inputs"], training=True)
+  adv = _bce(hidden, table + delta.astype(np.float32), b)
+  _set_rng_state(model, rng)
+  logs = model.train_step(b)
+  np.testing.assert_allclose(logs["adv_loss"].numpy(), adv.numpy(), rtol=1e-5)
+
+
+@pytest.mark.parametrize("kw, message", [
+    (dict(adv_passes="one"), "needs adv_target='output'"),
+    (dict(adv_passes="one", adv_target="output", adv_gamma="shared"),
+     "set adv_gamma_uses='target'"),
+    (dict(adv_gamma_uses="some"), "adv_gamma_uses must be one of"),
+    (dict(adv_passes="three"), "adv_passes must be one of"),
+])
+def test_rejects_impossible_step_forms(kw, message):
+  with pytest.raises(ValueError, match=message):
+    ASASRec(NUM_ITEMS, MAXLEN, **kw)
 
 
 def test_rejects_unknown_gamma():

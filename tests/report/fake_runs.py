@@ -8,7 +8,7 @@ import numpy as np
 
 
 def make_run(runs_dir, name, per_user, history=(), epochs_run=None,
-             selected_on="test", model=None, flags=None):
+             selected_on="test", model=None, flags=None, start_epoch=0):
   """Writes runs_dir/name with per-user metrics ``per_user`` ({metric: [n]})
   for users 100, 101, ...; results.json holds their means."""
   path = os.path.join(runs_dir, name)
@@ -19,10 +19,10 @@ def make_run(runs_dir, name, per_user, history=(), epochs_run=None,
            users=np.arange(n), user_ids=np.arange(100, 100 + n),
            ranks=np.zeros(n, np.int64), **arrays)
   epochs = epochs_run if epochs_run is not None else (
-      history[-1]["epoch"] if history else 0)
+      history[-1]["epoch"] - start_epoch if history else 0)
   results = {"dataset": name.split("-")[0], "model": model or name.split("-")[2],
-             "selected_on": selected_on, "best_epoch": epochs,
-             "epochs_run": epochs,
+             "selected_on": selected_on, "best_epoch": start_epoch + epochs,
+             "start_epoch": start_epoch, "epochs_run": epochs,
              "metrics": {"test": {k: float(v.mean()) for k, v in arrays.items()}},
              "history": list(history), "flags": flags or {},
              "timing": {"train_seconds_per_epoch": 1.5}}
@@ -31,7 +31,8 @@ def make_run(runs_dir, name, per_user, history=(), epochs_run=None,
   return path
 
 
-def history(values, every=10, target="test", metric="ndcg@100"):
-  """[{'epoch': 10, target: {metric: v}}, ...] for ``values``."""
-  return [{"epoch": every * (i + 1), target: {metric: v, "hr@100": 2 * v}}
+def history(values, every=10, target="test", metric="ndcg@100", start=0):
+  """[{'epoch': start + 10, target: {metric: v}}, ...] for ``values``."""
+  return [{"epoch": start + every * (i + 1),
+           target: {metric: v, "hr@100": 2 * v}}
           for i, v in enumerate(values)]

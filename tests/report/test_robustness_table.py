@@ -19,7 +19,8 @@ def test_rows_show_each_value_and_its_change_from_clean(tmp_path):
   # 0.1 / 0.2 - 1 = -50 %; 0.15 / 0.2 - 1 = -25 %; 0.19 / 0.2 - 1 = -5 %.
   assert ("| Video | paper | SASRec | — | 0.2000 | 0.1000 (-50 %) | "
           "0.1900 (-5 %) |") in md
-  assert "| Video | paper | ASASRec | 1.23 | 0.2000 | 0.1500 (-25 %) |" in md
+  assert ("| Video | paper | ASASRec (Eq. 9) | 1.23 | 0.2000 | 0.1500 (-25 %) |"
+          in md)
   assert "worst case ε=0.5 | random ε=0.5" in md
 
 

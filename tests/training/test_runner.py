@@ -23,13 +23,13 @@ def synthetic():
 
 
 def fit(data, run_dir, model_name="sasrec", epochs=8, maxlen=20, lr=0.005,
-        batch_size=128, pretrain_epochs=0, init=None, length_buckets=False,
-        **model_kw):
+        batch_size=128, pretrain_epochs=0, init=None, init_optimizer=True,
+        length_buckets=False, **model_kw):
   keras.utils.set_random_seed(0)
   model = factory.build(model_name, data, maxlen, hidden_units=32,
                         dropout_rate=0.2, lr=lr, **model_kw)
   if init:
-    runner.load_init_checkpoint(model, init)
+    init = runner.load_init_checkpoint(model, init, init_optimizer)
   sampler = (TrainingSampler(data, maxlen, batch_size, seed=0,
                              length_buckets=length_buckets)
              if isinstance(model, keras.Model) else None)
@@ -37,7 +37,7 @@ def fit(data, run_dir, model_name="sasrec", epochs=8, maxlen=20, lr=0.005,
   cfg = runner.TrainConfig(epochs=epochs, eval_every=4,
                            pretrain_epochs=pretrain_epochs)
   r = runner.Runner(model, data, sampler, evaluators, str(run_dir), cfg,
-                    verbose=False)
+                    verbose=False, init=init)
   return r, r.fit()
 
 
@@ -57,11 +57,16 @@ def test_sasrec_on_length_buckets_learns(synthetic, tmp_path):
   assert sas["metrics"]["test"]["hr@10"] >= 2 * pop["metrics"]["test"]["hr@10"]
 
 
-@pytest.mark.parametrize("target", ["both", "output"])
-def test_asasrec_with_shared_gamma_learns(synthetic, tmp_path, target):
+@pytest.mark.parametrize("step", [
+    dict(adv_gamma="shared", adv_target="both"),
+    dict(adv_gamma="shared", adv_gamma_uses="target", adv_target="output",
+         adv_passes="one"),
+    dict(adv_target="output", adv_passes="one"),  # the authors' step
+])
+def test_asasrec_step_forms_learn(synthetic, tmp_path, step):
   _, pop = fit(synthetic, tmp_path / "pop", "mostpop")
   _, adv = fit(synthetic, tmp_path / "adv", "asasrec", epochs=8,
-               pretrain_epochs=4, adv_gamma="shared", adv_target=target)
+               pretrain_epochs=4, **step)
   assert adv["metrics"]["test"]["hr@10"] >= 2 * pop["metrics"]["test"]["hr@10"]
   assert all(np.isfinite(h["train"]["loss"]) for h in adv["history"])
 
@@ -110,11 +115,89 @@ def test_pretraining_switches_the_adversary_on(synthetic, tmp_path):
 
 
 def test_init_checkpoint_continues_from_saved_weights(synthetic, tmp_path):
-  _, first = fit(synthetic, tmp_path / "a", "sasrec", epochs=4)
+  first, _ = fit(synthetic, tmp_path / "a", "sasrec", epochs=4)
   _, cont = fit(synthetic, tmp_path / "b", "asasrec", epochs=0,
                 init=str(tmp_path / "a"))
-  # epochs=0 evaluates the loaded weights as they are
-  assert cont["metrics"]["test"] == first["metrics"]["test"]
+  # epochs=0 evaluates the loaded weights as they are: those of epoch 4
+  assert cont["start_epoch"] == 4 and cont["epochs_run"] == 0
+  assert cont["history"][-1]["valid"] == first.history[-1]["valid"]
+
+
+def test_continuation_restores_the_switch_epochs_state(synthetic, tmp_path):
+  """A run directory gives its last checkpoint: weights, Adam's moments and
+  step count, dropout RNG, and the epoch numbering, as the authors'
+  tf.train.Saver restore at the switch to ASASRec."""
+  from asasrec_tf.training import checkpoint
+  pre, _ = fit(synthetic, tmp_path / "pre", "sasrec", epochs=3)
+  steps = pre.model.optimizer.iterations.numpy()
+  assert steps == 3 * 5  # 600 users (all with >= 2 items) / 128: 5 a epoch
+  moments = [v.numpy().copy() for v in pre.model.optimizer.variables[2:]]
+  saved_rng = checkpoint.read(str(tmp_path / "pre"))["rng"]
+
+  keras.utils.set_random_seed(0)
+  model = factory.build("asasrec", synthetic, 20, hidden_units=32,
+                        dropout_rate=0.2, lr=0.002)
+  init = runner.load_init_checkpoint(model, str(tmp_path / "pre"))
+  assert init["epoch"] == 3 and init["optimizer"]
+  assert model.optimizer.iterations.numpy() == steps
+  for got, want in zip(model.optimizer.variables[2:], moments):
+    np.testing.assert_array_equal(got.numpy(), want)
+  assert [v.numpy().tolist() for v in checkpoint.rng_variables(model)] == \
+      saved_rng
+  # the learning rate is this run's, not the one saved with the optimizer
+  np.testing.assert_allclose(model.optimizer.learning_rate.numpy(), 0.002)
+
+  _, cont = fit(synthetic, tmp_path / "cont", "asasrec", epochs=4,
+                init=str(tmp_path / "pre"))
+  assert cont["start_epoch"] == 3 and cont["epochs_run"] == 4
+  assert [h["epoch"] for h in cont["history"]] == [4, 7]  # eval_every 4, last
+
+
+def test_continuation_can_reset_the_optimizer(synthetic, tmp_path):
+  fit(synthetic, tmp_path / "pre", "sasrec", epochs=2)
+  model = factory.build("sasrec", synthetic, 20, hidden_units=32, lr=0.005)
+  fresh = [v.numpy().copy() for v in model.optimizer.variables]
+  init = runner.load_init_checkpoint(model, str(tmp_path / "pre"),
+                                     optimizer=False)
+  assert init == {"path": str(tmp_path / "pre" / "ckpt-000002.weights.h5"),
+                  "epoch": 2, "optimizer": False}
+  for got, want in zip(model.optimizer.variables, fresh):
+    np.testing.assert_array_equal(got.numpy(), want)
+  # ...but the weights are the checkpoint's
+  trained = factory.build("sasrec", synthetic, 20, hidden_units=32)
+  trained.load_weights(init["path"])
+  np.testing.assert_array_equal(model.item_table.numpy(),
+                                trained.item_table.numpy())
+
+
+def test_weights_file_starts_epochs_from_zero(synthetic, tmp_path):
+  fit(synthetic, tmp_path / "pre", "sasrec", epochs=2)
+  model = factory.build("sasrec", synthetic, 20, hidden_units=32)
+  init = runner.load_init_checkpoint(
+      model, str(tmp_path / "pre" / "best.weights.h5"))
+  assert init["epoch"] == 0
+
+
+def test_continuation_resumes_without_its_init_run(synthetic, tmp_path):
+  """A killed continuation resumes from its own checkpoint, keeping its
+  epoch numbering, even when the run it started from is gone."""
+  import shutil
+  fit(synthetic, tmp_path / "pre", "sasrec", epochs=2)
+  fit(synthetic, tmp_path / "cont", "asasrec", epochs=1,
+      init=str(tmp_path / "pre"))
+  shutil.rmtree(tmp_path / "pre")
+  keras.utils.set_random_seed(0)
+  model = factory.build("asasrec", synthetic, 20, hidden_units=32,
+                        dropout_rate=0.2, lr=0.005)
+  r = runner.Runner(model, synthetic, TrainingSampler(synthetic, 20, 128),
+                    protocol.build_evaluators(synthetic, 20, PROTO),
+                    str(tmp_path / "cont"),
+                    runner.TrainConfig(epochs=3, eval_every=4), verbose=False,
+                    resume=True)
+  res = r.fit()
+  assert res["start_epoch"] == 2 and res["epochs_run"] == 3
+  assert res["init"]["epoch"] == 2
+  assert [h["epoch"] for h in res["history"]] == [3, 4, 5]
 
 
 def test_init_checkpoint_must_fit(synthetic, tmp_path):
@@ -125,6 +208,9 @@ def test_init_checkpoint_must_fit(synthetic, tmp_path):
     runner.load_init_checkpoint(model, str(tmp_path / "a"))
   with pytest.raises(UserError, match="no weights"):
     runner.load_init_checkpoint(model, str(tmp_path / "missing"))
+  os.makedirs(tmp_path / "empty")
+  with pytest.raises(UserError, match="holds no checkpoint"):
+    runner.load_init_checkpoint(model, str(tmp_path / "empty"))
 
 
 def test_non_finite_loss_stops_with_epoch_and_step(synthetic, tmp_path):
@@ -207,7 +293,10 @@ def test_mixed_precision_still_learns(synthetic, tmp_path, policy):
     fit(synthetic, tmp_path / f"adv-{policy}", "asasrec", epochs=2,
         mixed_precision=policy)
     fit(synthetic, tmp_path / f"adv-shared-{policy}", "asasrec", epochs=1,
-        mixed_precision=policy, adv_gamma="shared", adv_target="output")
+        mixed_precision=policy, adv_gamma="shared", adv_target="output",
+        adv_gamma_uses="target", adv_passes="one")
+    fit(synthetic, tmp_path / f"adv-authors-{policy}", "asasrec", epochs=1,
+        mixed_precision=policy, adv_target="output", adv_passes="one")
   finally:
     keras.mixed_precision.set_global_policy("float32")
   losses = [h["train"]["loss"] for h in res["history"]]
