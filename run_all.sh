@@ -21,7 +21,8 @@
 #   <dataset>-<protocol>-asasrec-authors  ... with it: the authors' step
 # Every continuation starts from its -pre run's last checkpoint -- weights,
 # optimizer state and epoch number -- as the authors switch to ASASRec at a
-# fixed epoch (1,000) from their last checkpoint; so the members of a group
+# fixed epoch (1,000) from their last checkpoint (BPR/APR with a fresh
+# Adagrad, as He et al.'s APR restores only the embeddings); so the members of a group
 # start from the same state and get the same number of epochs (the paper's
 # Figure 2 set-up). With --ablation, each difference from the authors' code
 # is also switched on its own from the same start (see ABLATION below and
@@ -207,6 +208,9 @@ group() {
   fi
   local cont=(--init_checkpoint="$RUNS/$prefix-$base-pre" --epochs="$epochs"
               --eval_every="$EVAL" --patience="$PATIENCE")
+  # He et al.'s APR restores only the embeddings of the trained BPR
+  # (a fresh Adagrad); the authors' ASASRec restores everything.
+  if [[ "$base" == bpr ]]; then cont+=(--init_optimizer=false); fi
   for m in "$base" "$@"; do
     has_model "$m" || continue
     case "$m" in
