@@ -27,8 +27,9 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from asasrec_tf.data.dataset import SequenceDataset, atomic_write_bytes, tail_matrix
-from asasrec_tf.data.sampler import history_keys, sample_excluding
+from asasrec_tf.data.dataset import SequenceDataset, tail_matrix
+from asasrec_tf.fileio import atomic_write_bytes
+from asasrec_tf.data.history import history_keys, sample_excluding
 from asasrec_tf.errors import UserError
 from asasrec_tf.evaluation import metrics
 
@@ -43,13 +44,11 @@ def make_scorer(model) -> Scorer:
   (histories [B, L], L <= maxlen: the evaluator cuts all-padding columns)."""
   if not isinstance(model, keras.Model):
     return model.score
-  if model.input_kind == "users":
-    fn = tf.function(model.score,
-                     input_signature=[tf.TensorSpec([None], tf.int32)])
-    return lambda users, histories: fn(tf.constant(users, tf.int32))
   fn = tf.function(model.score,
-                   input_signature=[tf.TensorSpec([None, None], tf.int32)])
-  return lambda users, histories: fn(tf.constant(histories, tf.int32))
+                   input_signature=[tf.TensorSpec([None], tf.int32),
+                                    tf.TensorSpec([None, None], tf.int32)])
+  return lambda users, histories: fn(tf.constant(users, tf.int32),
+                                     tf.constant(histories, tf.int32))
 
 
 @dataclasses.dataclass

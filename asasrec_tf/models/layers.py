@@ -3,7 +3,10 @@
 Shapes use B = batch, L = maxlen, d = hidden units, I = number of items.
 Padding is item id 0. The padding mask is always derived from the item ids,
 never from the embeddings, so padded positions cannot leak into real ones
-(the authors' code loses the mask after layer normalisation).
+(the authors' code loses the mask after layer normalisation). Each layer
+passes its dtype policy to the layers it creates, so a model built with
+``dtype="mixed_float16"`` computes in half precision without touching
+Keras's global policy.
 """
 
 from __future__ import annotations
@@ -31,7 +34,7 @@ class ItemPositionEmbedding(keras.layers.Layer):
     item_ids: [B, L] int item ids, 0 = padding, L <= maxlen: a window
       shorter than maxlen is the last L slots of a maxlen window (left
       padding), so it gets the last L position embeddings.
-    item_delta: optional [I + 1, d] perturbation of the item table (Eq. 9).
+    input_delta: optional [I + 1, d] perturbation of the item table (Eq. 9).
     training: applies dropout when true.
 
   Returns:
@@ -45,7 +48,8 @@ class ItemPositionEmbedding(keras.layers.Layer):
     self.maxlen = maxlen
     self.hidden_units = hidden_units
     self.dropout_rate = dropout_rate
-    self.dropout = keras.layers.Dropout(dropout_rate)
+    self.dropout = keras.layers.Dropout(dropout_rate,
+                                        dtype=self.dtype_policy)
 
   def build(self, input_shape=None):
     init = keras.initializers.GlorotUniform()
@@ -57,17 +61,18 @@ class ItemPositionEmbedding(keras.layers.Layer):
         initializer=init)
     super().build(input_shape)
 
-  def lookup(self, item_ids, item_delta=None):
-    """[..., d] rows of the (optionally perturbed) item table."""
+  def lookup(self, item_ids, delta=None):
+    """[..., d] rows of the item table, plus those of ``delta`` [I + 1, d]
+    when given (a perturbation of the table)."""
     table = tf.cast(self.item_embedding, self.compute_dtype)
     out = tf.gather(table, item_ids)
-    if item_delta is not None:
-      out += tf.gather(tf.cast(item_delta, self.compute_dtype), item_ids)
+    if delta is not None:
+      out += tf.gather(tf.cast(delta, self.compute_dtype), item_ids)
     return out
 
-  def call(self, item_ids, item_delta=None, training=False):
+  def call(self, item_ids, input_delta=None, training=False):
     mask = tf.cast(tf.not_equal(item_ids, 0), self.compute_dtype)[..., None]
-    x = self.lookup(item_ids, item_delta) * math.sqrt(self.hidden_units)
+    x = self.lookup(item_ids, input_delta) * math.sqrt(self.hidden_units)
     length = tf.shape(item_ids)[1]
     positions = self.position_embedding[self.maxlen - length:]
     x += tf.cast(positions, self.compute_dtype)[None, :, :]
@@ -102,10 +107,11 @@ class CausalSelfAttention(keras.layers.Layer):
     self.hidden_units = hidden_units
     self.num_heads = num_heads
     self.dropout_rate = dropout_rate
-    self.query = keras.layers.Dense(hidden_units, name="query")
-    self.key = keras.layers.Dense(hidden_units, name="key")
-    self.value = keras.layers.Dense(hidden_units, name="value")
-    self.dropout = keras.layers.Dropout(dropout_rate)
+    policy = self.dtype_policy
+    self.query = keras.layers.Dense(hidden_units, name="query", dtype=policy)
+    self.key = keras.layers.Dense(hidden_units, name="key", dtype=policy)
+    self.value = keras.layers.Dense(hidden_units, name="value", dtype=policy)
+    self.dropout = keras.layers.Dropout(dropout_rate, dtype=policy)
 
   def _split_heads(self, x):
     b, l = tf.shape(x)[0], tf.shape(x)[1]
@@ -155,9 +161,11 @@ class SelfAttentionBlock(keras.layers.Layer):
     self.hidden_units = hidden_units
     self.num_heads = num_heads
     self.dropout_rate = dropout_rate
-    self.norm = keras.layers.LayerNormalization(epsilon=1e-8, name="norm")
+    self.norm = keras.layers.LayerNormalization(epsilon=1e-8, name="norm",
+                                                dtype=self.dtype_policy)
     self.attention = CausalSelfAttention(hidden_units, num_heads, dropout_rate,
-                                         name="attention")
+                                         name="attention",
+                                         dtype=self.dtype_policy)
 
   def call(self, x, key_mask, training=False):
     queries = self.norm(x)
@@ -184,11 +192,13 @@ class PointWiseFeedForward(keras.layers.Layer):
     super().__init__(**kwargs)
     self.hidden_units = hidden_units
     self.dropout_rate = dropout_rate
-    self.norm = keras.layers.LayerNormalization(epsilon=1e-8, name="norm")
+    policy = self.dtype_policy
+    self.norm = keras.layers.LayerNormalization(epsilon=1e-8, name="norm",
+                                                dtype=policy)
     self.inner = keras.layers.Dense(hidden_units, activation="relu",
-                                    name="inner")
-    self.outer = keras.layers.Dense(hidden_units, name="outer")
-    self.dropout = keras.layers.Dropout(dropout_rate)
+                                    name="inner", dtype=policy)
+    self.outer = keras.layers.Dense(hidden_units, name="outer", dtype=policy)
+    self.dropout = keras.layers.Dropout(dropout_rate, dtype=policy)
 
   def call(self, x, training=False):
     x = self.norm(x)

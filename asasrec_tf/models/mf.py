@@ -14,17 +14,16 @@ import keras
 import tensorflow as tf
 
 from asasrec_tf.models import adversarial
-from asasrec_tf.training.distribution import replica_sum
+from asasrec_tf.models.base import Recommender
+from asasrec_tf.models.replicas import replica_sum
 
 
 @keras.saving.register_keras_serializable("asasrec_tf")
-class BPRMF(keras.Model):
+class BPRMF(Recommender):
   """x_ui = p_u . q_i, trained with softplus(-(x_ui - x_uj)).
 
-  Scores: ``score(users)`` -> [B, I + 1].
+  Scores: ``score(users, histories)`` -> [B, I + 1] from the users alone.
   """
-
-  input_kind = "users"
 
   def __init__(self, num_users: int, num_items: int, hidden_units: int = 64,
                **kwargs):
@@ -63,19 +62,16 @@ class BPRMF(keras.Model):
     neg = self(batch["users"], batch["negatives"], user_delta, item_delta)
     return tf.reduce_sum(tf.nn.softplus(-(pos - neg)))
 
-  def plain_train_step(self, batch):
-    with tf.GradientTape() as tape:
-      loss = self.pair_loss(batch)
-    grads = tape.gradient(loss, self.trainable_variables)
-    self.optimizer.apply_gradients(zip(grads, self.trainable_variables))
-    return {"loss": loss, "clean_loss": loss, "adv_loss": tf.zeros_like(loss)}
+  def batch_loss(self, batch, training):
+    del training
+    return self.pair_loss(batch)
 
-  def train_step(self, data):
-    return self.plain_train_step(data)
-
-  def score(self, users) -> tf.Tensor:
+  def score(self, users, histories) -> tf.Tensor:
+    """[B, I + 1] scores p_u . q_i for [B] users (histories unused)."""
+    del histories
     p = tf.gather(self.user_embedding, users)
-    return tf.matmul(p, self.item_embedding, transpose_b=True)
+    return tf.cast(tf.matmul(p, tf.cast(self.item_embedding, p.dtype),
+                             transpose_b=True), tf.float32)
 
   def get_config(self):
     return {**super().get_config(), "num_users": self.num_users,
@@ -115,9 +111,9 @@ class APR(BPRMF):
     with tf.GradientTape() as tape:
       clean = self.pair_loss(data)
       adv = self.pair_loss(data, delta_p, delta_q)
-      loss = clean + self.adv_reg * adv
-    grads = tape.gradient(loss, self.trainable_variables)
-    self.optimizer.apply_gradients(zip(grads, self.trainable_variables))
+      loss = self.regularised(clean + self.adv_reg * adv)
+      scaled = self.optimizer.scale_loss(loss)
+    self.step_on(tape, scaled)
     return {"loss": loss, "clean_loss": clean, "adv_loss": adv}
 
   def get_config(self):

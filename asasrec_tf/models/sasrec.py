@@ -14,9 +14,10 @@ import keras
 import tensorflow as tf
 
 from asasrec_tf.models import adversarial
-from asasrec_tf.training.distribution import replica_sum
+from asasrec_tf.models.base import Recommender
 from asasrec_tf.models.layers import (ItemPositionEmbedding, PointWiseFeedForward,
                                       SelfAttentionBlock)
+from asasrec_tf.models.replicas import replica_sum
 
 ADV_TARGETS = ("both", "output", "input")
 ADV_GAMMAS = ("clean", "dropout", "shared")
@@ -25,21 +26,20 @@ ADV_PASSES = ("two", "one")
 
 
 @keras.saving.register_keras_serializable("asasrec_tf")
-class SASRec(keras.Model):
+class SASRec(Recommender):
   """Self-attentive sequential recommender.
 
   Call args:
     item_ids: [B, L] int item ids, 0 = padding.
-    item_delta: optional [I + 1, d] perturbation added to the item table at
+    input_delta: optional [I + 1, d] perturbation added to the item table at
       the input (Eq. 9).
     training: dropout switch.
 
   Returns:
-    [B, L, d] hidden state F_t of every position (0 at padding positions,
-    after the final layer norm: beta).
+    [B, L, d] hidden state F_t of every position. Padding positions hold the
+    final layer norm's bias (its input there is 0); neither the loss (masked
+    by the positives) nor the scores (last position) read them.
   """
-
-  input_kind = "histories"
 
   def __init__(self, num_items: int, maxlen: int, hidden_units: int = 64,
                num_blocks: int = 2, num_heads: int = 1,
@@ -52,21 +52,25 @@ class SASRec(keras.Model):
     self.num_blocks = num_blocks
     self.num_heads = num_heads
     self.dropout_rate = dropout_rate
+    policy = self.dtype_policy
     self.embedding = ItemPositionEmbedding(num_items, maxlen, hidden_units,
-                                           dropout_rate, name="embedding")
+                                           dropout_rate, name="embedding",
+                                           dtype=policy)
     self.attention_blocks = [
         SelfAttentionBlock(hidden_units, num_heads, dropout_rate,
-                           name=f"attention_{i}") for i in range(num_blocks)]
-    self.feed_forward_blocks = [
-        PointWiseFeedForward(hidden_units, dropout_rate, name=f"feed_forward_{i}")
+                           name=f"attention_{i}", dtype=policy)
         for i in range(num_blocks)]
-    self.final_norm = keras.layers.LayerNormalization(epsilon=1e-8,
-                                                      name="final_norm")
+    self.feed_forward_blocks = [
+        PointWiseFeedForward(hidden_units, dropout_rate,
+                             name=f"feed_forward_{i}", dtype=policy)
+        for i in range(num_blocks)]
+    self.final_norm = keras.layers.LayerNormalization(
+        epsilon=1e-8, name="final_norm", dtype=policy)
 
-  def call(self, item_ids, item_delta=None, training=False):
+  def call(self, item_ids, input_delta=None, training=False):
     key_mask = tf.not_equal(item_ids, 0)
     mask = tf.cast(key_mask, self.compute_dtype)[..., None]
-    x = self.embedding(item_ids, item_delta=item_delta, training=training)
+    x = self.embedding(item_ids, input_delta=input_delta, training=training)
     for attention, feed_forward in zip(self.attention_blocks,
                                        self.feed_forward_blocks):
       x = attention(x, key_mask, training=training)
@@ -87,7 +91,7 @@ class SASRec(keras.Model):
                     output_delta: Optional[tf.Tensor] = None) -> tf.Tensor:
     """Eq. 5 for ``batch``, the item table perturbed by ``input_delta`` at the
     input and ``output_delta`` at the output; see ``output_loss``."""
-    hidden = self(batch["inputs"], item_delta=input_delta, training=training)
+    hidden = self(batch["inputs"], input_delta=input_delta, training=training)
     return self.output_loss(hidden, batch, output_delta)
 
   def output_loss(self, hidden: tf.Tensor, batch: Dict[str, tf.Tensor],
@@ -102,23 +106,21 @@ class SASRec(keras.Model):
     neg_logits = tf.cast(tf.reduce_sum(hidden * neg, -1), tf.float32)
     mask = tf.cast(tf.not_equal(batch["positives"], 0), tf.float32)
     losses = tf.nn.softplus(-pos_logits) + tf.nn.softplus(neg_logits)
-    count = replica_sum(tf.reduce_sum(mask))
-    return tf.reduce_sum(losses * mask) / tf.maximum(count, 1.0)
+    return tf.reduce_sum(losses * mask) / tf.maximum(self.target_count(batch),
+                                                     1.0)
 
-  def plain_train_step(self, batch):
-    """One Adam step on the SASRec loss; returns {'loss': ...}."""
-    with tf.GradientTape() as tape:
-      loss = self.sequence_loss(batch, training=True)
-      scaled = self.optimizer.scale_loss(loss)
-    grads = tape.gradient(scaled, self.trainable_variables)
-    self.optimizer.apply_gradients(zip(grads, self.trainable_variables))
-    return {"loss": loss, "clean_loss": loss, "adv_loss": tf.zeros_like(loss)}
+  def target_count(self, batch: Dict[str, tf.Tensor]) -> tf.Tensor:
+    """Number of targets (non-padding positives) in the global batch."""
+    mask = tf.cast(tf.not_equal(batch["positives"], 0), tf.float32)
+    return replica_sum(tf.reduce_sum(mask))
 
-  def train_step(self, data):
-    return self.plain_train_step(data)
+  def batch_loss(self, batch, training):
+    return self.sequence_loss(batch, training=training)
 
-  def score(self, histories) -> tf.Tensor:
-    """[B, I + 1] scores of every item after each [B, L] history."""
+  def score(self, users, histories) -> tf.Tensor:
+    """[B, I + 1] scores of every item after each [B, L] history (the users
+    are not needed)."""
+    del users
     hidden = self(histories, training=False)[:, -1, :]
     table = tf.cast(self.item_table, hidden.dtype)
     return tf.cast(tf.matmul(hidden, table, transpose_b=True), tf.float32)
@@ -204,8 +206,20 @@ class ASASRec(SASRec):
     return self._deltas(zero)
 
   def _perturbation(self, gamma) -> tf.Tensor:
+    """Delta_adv from a Gamma; rows whose gradient overflowed (float16)
+    are left unperturbed rather than made NaN."""
     gamma = replica_sum(tf.convert_to_tensor(gamma))
+    gamma = tf.where(tf.math.is_finite(gamma), gamma, tf.zeros_like(gamma))
     return adversarial.perturbation(gamma, self.adv_eps, self.adv_norm)
+
+  def _gamma_loss(self, clean: tf.Tensor, batch) -> tf.Tensor:
+    """The loss Gamma is the gradient of. Under float16 the clean loss is
+    summed over the targets rather than averaged: per-row gradients are then
+    of order 1, neither underflowing nor, as with the optimizer's loss
+    scale (2^15 at first), overflowing; normalising removes the factor."""
+    if self.compute_dtype == "float16":
+      return clean * self.target_count(batch)
+    return clean
 
   def adversarial_delta(self, batch, training: bool = False) -> tf.Tensor:
     """[I + 1, d] Delta_adv for ``batch`` from a pass of its own (dropout
@@ -214,12 +228,9 @@ class ASASRec(SASRec):
     input_zero, output_zero = self._gamma_uses(zero)
     with tf.GradientTape() as tape:
       tape.watch(zero)
-      clean = self.sequence_loss(batch, training=training,
-                                 input_delta=input_zero,
-                                 output_delta=output_zero)
-      # Loss scaling (float16) keeps small gradients from underflowing; the
-      # scale does not change the normalised direction.
-      clean = self.optimizer.scale_loss(clean)
+      clean = self._gamma_loss(
+          self.sequence_loss(batch, training=training, input_delta=input_zero,
+                             output_delta=output_zero), batch)
     return self._perturbation(tape.gradient(clean, zero))
 
   def train_step(self, data):
@@ -238,10 +249,9 @@ class ASASRec(SASRec):
         clean = self.sequence_loss(data, training=True)
         adv = self.sequence_loss(data, training=True, input_delta=input_delta,
                                  output_delta=output_delta)
-      loss = clean + self.adv_reg * adv
+      loss = self.regularised(clean + self.adv_reg * adv)
       scaled = self.optimizer.scale_loss(loss)
-    grads = tape.gradient(scaled, self.trainable_variables)
-    self.optimizer.apply_gradients(zip(grads, self.trainable_variables))
+    self.step_on(tape, scaled)
     return {"loss": loss, "clean_loss": clean, "adv_loss": adv}
 
   def _shared_gamma_step(self, data):
@@ -254,7 +264,7 @@ class ASASRec(SASRec):
       tape.watch(zero)
       clean = self.sequence_loss(data, training=True, input_delta=input_zero,
                                  output_delta=output_zero)
-      scaled = self.optimizer.scale_loss(clean)
+      scaled = self.optimizer.scale_loss(self.regularised(clean))
     *clean_grads, gamma = tape.gradient(scaled, variables + [zero])
     input_delta, output_delta = self._deltas(self._perturbation(gamma))
     with tf.GradientTape() as tape:
@@ -270,22 +280,18 @@ class ASASRec(SASRec):
   def _one_pass_shared_step(self, data):
     """Both losses from one pass's hidden states, Gamma the gradient of the
     clean loss w.r.t. the output embeddings of that same pass."""
-    variables = self.trainable_variables
     zero = tf.zeros_like(self.item_table)
     with tf.GradientTape() as tape:
       hidden = self(data["inputs"], training=True)
       with tf.GradientTape() as inner:
         inner.watch(zero)
         clean = self.output_loss(hidden, data, zero)
-        # Scaled like the other paths' Gamma (float16 underflow); the scale
-        # does not change the normalised direction.
-        scaled_clean = self.optimizer.scale_loss(clean)
-      delta = self._perturbation(inner.gradient(scaled_clean, zero))
+        gamma_loss = self._gamma_loss(clean, data)
+      delta = self._perturbation(inner.gradient(gamma_loss, zero))
       adv = self.output_loss(hidden, data, delta)
-      loss = clean + self.adv_reg * adv
+      loss = self.regularised(clean + self.adv_reg * adv)
       scaled = self.optimizer.scale_loss(loss)
-    grads = tape.gradient(scaled, variables)
-    self.optimizer.apply_gradients(zip(grads, variables))
+    self.step_on(tape, scaled)
     return {"loss": loss, "clean_loss": clean, "adv_loss": adv}
 
   def get_config(self):

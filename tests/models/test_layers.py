@@ -34,7 +34,7 @@ def test_embedding_scales_items_and_zeroes_padding():
   # a perturbation of the table enters like a change of the parameter
   delta = np.zeros_like(table)
   delta[5] = 1.0
-  out2 = emb(ids, item_delta=tf.constant(delta)).numpy()
+  out2 = emb(ids, input_delta=tf.constant(delta)).numpy()
   np.testing.assert_allclose(out2[0, 2] - out[0, 2], 2.0 * np.ones(4),
                              rtol=1e-5)
   np.testing.assert_allclose(out2[0, 1], out[0, 1])

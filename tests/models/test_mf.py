@@ -40,7 +40,7 @@ def test_bpr_loss_and_gradient_by_hand():
 
 def test_scores_are_dot_products():
   model = make()
-  np.testing.assert_allclose(model.score(tf.constant([0, 1])).numpy(),
+  np.testing.assert_allclose(model.score(tf.constant([0, 1]), tf.zeros([2, 3], tf.int32)).numpy(),
                              P @ Q.T)
 
 

@@ -48,7 +48,7 @@ def test_loss_is_masked_bce_by_hand():
 def test_score_uses_the_last_position_and_the_shared_table():
   model = make()
   hist = batch()["inputs"]
-  scores = model.score(hist).numpy()
+  scores = model.score(tf.zeros([2], tf.int32), hist).numpy()
   hidden = model(hist).numpy()[:, -1]
   assert scores.shape == (2, NUM_ITEMS + 1)
   np.testing.assert_allclose(scores, hidden @ model.item_table.numpy().T,
@@ -57,7 +57,8 @@ def test_score_uses_the_last_position_and_the_shared_table():
 
 def test_empty_history_scores_are_finite():
   model = make()
-  assert np.isfinite(model.score(tf.zeros([1, MAXLEN], tf.int32)).numpy()).all()
+  assert np.isfinite(model.score(tf.zeros([1], tf.int32),
+                                   tf.zeros([1, MAXLEN], tf.int32)).numpy()).all()
 
 
 def _variables(model):
@@ -315,3 +316,50 @@ def test_rejects_impossible_step_forms(kw, message):
 def test_rejects_unknown_gamma():
   with pytest.raises(ValueError, match="adv_gamma"):
     ASASRec(NUM_ITEMS, MAXLEN, adv_gamma="twice")
+
+
+@pytest.mark.parametrize("kw", [
+    {},                                                   # Eq. 9, clean Gamma
+    dict(adv_target="output", adv_passes="one"),          # the authors' step
+    dict(adv_gamma="shared", adv_target="output", adv_gamma_uses="target",
+         adv_passes="one"),
+])
+def test_float16_gamma_survives_a_huge_loss_scale(kw):
+  """Gamma used to be taken from the loss-scaled loss: at the optimizer's
+  scale (2^15 at first, here 2^30) it overflowed in float16, l2_normalize
+  made it NaN and training stopped at step 1."""
+  keras.utils.set_random_seed(0)
+  model = ASASRec(NUM_ITEMS, MAXLEN, hidden_units=D, num_blocks=2,
+                  dropout_rate=0.0, dtype="mixed_float16", **kw)
+  model.build_for_inputs()
+  model.compile(optimizer=keras.optimizers.LossScaleOptimizer(
+      keras.optimizers.SGD(0.1), initial_scale=2.0 ** 30))
+  b = batch()
+  if model.adv_gamma != "shared":
+    delta = model.adversarial_delta(b).numpy()
+    assert np.isfinite(delta).all()
+    norms = np.linalg.norm(delta, axis=1)
+    assert np.allclose(norms[norms > 0], 0.5, rtol=1e-2) and (norms > 0).any()
+  logs = model.train_step(b)
+  assert all(np.isfinite(v.numpy()) for v in logs.values())
+  assert logs["adv_loss"].numpy() > logs["clean_loss"].numpy()
+
+
+class _L2EmbSASRec(SASRec):
+  """SASRec with kang205's l2_emb as a layer loss, added in call."""
+
+  def call(self, item_ids, input_delta=None, training=False):
+    out = super().call(item_ids, input_delta=input_delta, training=training)
+    self.add_loss(0.25 * tf.reduce_sum(tf.square(self.item_table)))
+    return out
+
+
+def test_regularisation_losses_join_every_step():
+  """A layer's loss (e.g. kang205's l2_emb) reaches the loss of the one
+  train_step skeleton, with nothing else to edit."""
+  b = batch()
+  plain = float(make().plain_step(b)["loss"])
+  model = make(_L2EmbSASRec)
+  l2 = 0.25 * float(tf.reduce_sum(tf.square(model.item_table)))
+  assert float(model.plain_step(b)["loss"]) == pytest.approx(plain + l2,
+                                                             rel=1e-5)
