@@ -58,8 +58,8 @@ Options:
   --datasets=LIST     comma-separated (default: $DATASETS)
   --models=LIST       comma-separated subset of $MODELS
   --protocols=LIST    comma-separated subset of $PROTOCOLS
-  --data_dir=DIR      raw data (default: ../shared/data if present, else
-                      ~/.cache/asasrec_tf/raw)
+  --data_dir=DIR      raw data (default: \$ASASREC_DATA_DIR if set, else
+                      ~/.cache/asasrec_tf/raw, as python -m asasrec_tf.main)
   --pre_epochs=N      SASRec epochs before the switch (default $PRE_EPOCHS,
                       the authors' adv_epoch)
   --epochs=N          epochs of the SASRec/ASASRec continuations (default
@@ -118,8 +118,7 @@ if [[ -z "$PYTHON" ]]; then
   if [[ -x .venv/bin/python ]]; then PYTHON=.venv/bin/python; else PYTHON=python3; fi
 fi
 if [[ -z "$DATA_DIR" ]]; then
-  if [[ -d ../shared/data ]]; then DATA_DIR=../shared/data
-  else DATA_DIR="$HOME/.cache/asasrec_tf/raw"; fi
+  DATA_DIR="${ASASREC_DATA_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/asasrec_tf/raw}"
 fi
 
 EVAL=10
@@ -258,14 +257,15 @@ for dir in "$RUNS"/*-sasrec "$RUNS"/*-asasrec "$RUNS"/*-asasrec-authors; do
   (( ds_ok )) || continue
   if [[ -f "$dir/robustness.json" ]] && (( ! FORCE )); then continue; fi
   echo "  > $name"
-  "$PYTHON" -m asasrec_tf.evaluation.robustness --run_dir="$dir" >"$dir.robustness.log" 2>&1 ||
+  "$PYTHON" -m asasrec_tf.robustness --run_dir="$dir" >"$dir.robustness.log" 2>&1 ||
     { echo "    robustness of $name FAILED; see $dir.robustness.log" >&2; FAILED+=("$name robustness"); }
 done
 
 echo "== report"
 unavailable=$(IFS=,; echo "${MISSING[*]-}")
+if (( QUICK )); then report_mode=(--smoke); else report_mode=(--archive_dir="$OUT/table2_runs"); fi
 if ! "$PYTHON" -m asasrec_tf.report --runs_dir="$RUNS" --out_dir="$OUT" \
-    --unavailable="$unavailable"; then
+    --unavailable="$unavailable" "${report_mode[@]}"; then
   FAILED+=("report")
 fi
 

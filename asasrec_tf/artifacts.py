@@ -13,23 +13,17 @@ import io
 import json
 import os
 import warnings
+import zipfile
 from typing import Dict, Optional
 
 import numpy as np
-from absl import flags
 
-from asasrec_tf.data.dataset import (SequenceDataset, atomic_write_bytes,
-                                     atomic_write_text)
+from asasrec_tf.data.dataset import SequenceDataset
+from asasrec_tf.fileio import atomic_write_bytes, atomic_write_text
 from asasrec_tf.errors import UserError
 
 SERVING = "serving.npz"
 MODEL = "model.json"
-
-# Shared by the serving entry points (recommend, export).
-flags.DEFINE_string("run_dir", None, "A run directory of asasrec_tf.main.")
-flags.DEFINE_integer("top_n", 10, "How many items to return per user or "
-                     "history.", lower_bound=1)
-
 
 def full_history(data: SequenceDataset):
   """CSR (offsets, items) of every user's items, held-out ones last."""
@@ -60,17 +54,28 @@ class Served:
       if not os.path.isfile(os.path.join(run_dir, name)):
         raise UserError(f"--run_dir: {run_dir} has no {name}; is it a run "
                         "directory of asasrec_tf.main?")
-    with np.load(os.path.join(run_dir, SERVING), allow_pickle=False) as z:
-      self.user_ids = z["user_ids"]
-      self.item_ids = z["item_ids"]
-      self.history_offsets = z["history_offsets"]
-      self.history_items = z["history_items"]
-      self.popularity = z["popularity"]
-    with open(os.path.join(run_dir, MODEL)) as f:
-      self.spec = json.load(f)
-    self.maxlen = int(self.spec["maxlen"])
-    self.num_items = int(self.spec["num_items"])
-    self.model_name = self.spec["model"]
+    path = os.path.join(run_dir, SERVING)
+    try:
+      with np.load(path, allow_pickle=False) as z:
+        self.user_ids = z["user_ids"]
+        self.item_ids = z["item_ids"]
+        self.history_offsets = z["history_offsets"]
+        self.history_items = z["history_items"]
+        self.popularity = z["popularity"]
+    except (OSError, ValueError, KeyError, EOFError,
+            zipfile.BadZipFile) as e:
+      raise UserError(f"{path}: unreadable ({e}); rerun the training "
+                      "command with --restart to rewrite it") from None
+    path = os.path.join(run_dir, MODEL)
+    try:
+      with open(path) as f:
+        self.spec = json.load(f)
+      self.maxlen = int(self.spec["maxlen"])
+      self.num_items = int(self.spec["num_items"])
+      self.model_name = self.spec["model"]
+    except (OSError, ValueError, KeyError, TypeError) as e:
+      raise UserError(f"{path}: unreadable ({e}); expected the JSON "
+                      "asasrec_tf.main writes") from None
     self.model = self._build(run_dir)
     self._item_index = {self._key(v): i for i, v in enumerate(self.item_ids)
                         if i > 0}
@@ -103,7 +108,10 @@ class Served:
     with warnings.catch_warnings():
       # The file also holds optimiser slots, which serving does not need.
       warnings.simplefilter("ignore")
-      model.load_weights(weights)
+      try:
+        model.load_weights(weights)
+      except (OSError, ValueError, KeyError) as e:
+        raise UserError(f"{weights}: unreadable weights ({e})") from None
     return model
 
   def item_index(self, original) -> Optional[int]:
@@ -138,4 +146,6 @@ class Served:
     tail = history[-self.maxlen:]
     if len(tail):
       window[0, -len(tail):] = tail
-    return self.model.score(tf.constant(window)).numpy()[0].astype(np.float64)
+    users = tf.constant([0 if user is None else user], tf.int32)
+    return self.model.score(users, tf.constant(window)).numpy()[0].astype(
+        np.float64)

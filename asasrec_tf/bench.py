@@ -1,6 +1,7 @@
 """Benchmark: training step, epoch, evaluation and data-loading times.
 
   python -m asasrec_tf.bench [--quick] [--bench_data_dir=../shared/data] [--out=results/bench.md]
+  python -m asasrec_tf.bench --case=b_asasrec-authors    # one case, as JSON
 
 Each case runs in its own process (so that its peak RSS is its own) and
 prints one JSON line; this driver collects them into a Markdown table with
@@ -29,22 +30,32 @@ import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from absl import app, flags  # noqa: E402
+from absl import flags  # noqa: E402
 
-flags.DEFINE_bool("quick", False, "A reduced run (fewer steps, smaller eval "
-                  "case) that finishes in about two minutes.")
-flags.DEFINE_string("bench_data_dir", "../shared/data", "Where video/ and "
-                    "ml-1m/ raw files are.")
-flags.DEFINE_string("out", "results/bench.md", "Markdown output ('' = none).")
-flags.DEFINE_string("case", None, "Internal: run one case and print JSON.")
-flags.DEFINE_integer("steps", 30, "Timed steps per training case.")
-flags.DEFINE_bool("profile", False, "Trace case (a) with tf.profiler and "
-                  "report where the CPU time goes.")
-flags.DEFINE_string("profile_dir", os.path.join(tempfile.gettempdir(),
-                                                "asasrec_profile"),
-                    "Where --profile writes its traces.")
+from asasrec_tf import cli  # noqa: E402
 
 FLAGS = flags.FLAGS
+
+
+def define_flags() -> None:
+  g = "Bench"
+  cli.define_flag(g, "bool", "quick", False, "A reduced run (fewer steps, "
+                  "smaller evaluation case) that finishes in about two "
+                  "minutes; its table goes to results/quick/bench.md unless "
+                  "--out says otherwise.")
+  cli.define_flag(g, "string", "bench_data_dir", "../shared/data",
+                  "Where video/ and ml-1m/ raw files are.")
+  cli.define_flag(g, "string", "out", None, "Markdown output (default "
+                  "results/bench.md, with --quick results/quick/bench.md; "
+                  "'' = none).")
+  cli.define_flag(g, "string", "case", None,
+                  "Internal: run one case and print JSON.")
+  cli.define_flag(g, "integer", "steps", 30, "Timed steps per training case.")
+  cli.define_flag(g, "bool", "profile", False, "Trace case (a) with "
+                  "tf.profiler and report where the CPU time goes.")
+  cli.define_flag(g, "string", "profile_dir",
+                  os.path.join(tempfile.gettempdir(), "asasrec_profile"),
+                  "Where --profile writes its traces.")
 
 TRAIN_CASES = {
     "a": ("video", "50", 128, "Video, maxlen 50, batch 128 (kang205/pmixer)"),
@@ -128,7 +139,7 @@ def _train_case(key: str, variant: str, quick: bool, steps: int):
   from asasrec_tf.data import loader
   from asasrec_tf.data.sampler import TrainingSampler
   from asasrec_tf.evaluation.ranking import RankingEvaluator, make_scorer
-  from asasrec_tf.models import factory
+  from asasrec_tf.training import factory
   from asasrec_tf.training import runner
 
   dataset, maxlen_flag, batch_size, _ = TRAIN_CASES[key]
@@ -198,7 +209,7 @@ def _eval_case(quick: bool):
   import numpy as np
   from asasrec_tf.data.dataset import SequenceDataset
   from asasrec_tf.evaluation.ranking import RankingEvaluator, make_scorer
-  from asasrec_tf.models import factory
+  from asasrec_tf.training import factory
   users, items = (5220, 57289) if quick else (52204, 57289)
   # Beauty's shape: 57,289 items, about 6.6 training items per user.
   rng = np.random.default_rng(0)
@@ -354,10 +365,14 @@ def main(argv):
     rows.append(json.loads(out.stdout.strip().splitlines()[-1]))
   text = table(rows, FLAGS.quick)
   print(text)
-  if FLAGS.out:
-    from asasrec_tf.data.dataset import atomic_write_text
-    atomic_write_text(FLAGS.out, text)
+  out = FLAGS.out
+  if out is None:
+    out = "results/quick/bench.md" if FLAGS.quick else "results/bench.md"
+  if out:
+    from asasrec_tf.fileio import atomic_write_text
+    atomic_write_text(out, text)
 
 
 if __name__ == "__main__":
-  app.run(main)
+  define_flags()
+  cli.run(main, __doc__)

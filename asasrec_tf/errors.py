@@ -44,28 +44,16 @@ def exit_on_user_error(fn: Callable[..., object]) -> Callable[..., object]:
     try:
       return fn(*args, **kwargs)
     except UserError as e:
-      _fail(str(e))
+      fail(str(e))
     except TrainingError as e:
-      _fail(str(e), EXIT_TRAINING_ERROR)
+      fail(str(e), EXIT_TRAINING_ERROR)
 
   wrapped.__name__ = getattr(fn, "__name__", "main")
   wrapped.__doc__ = fn.__doc__
   return wrapped
 
 
-def run(main: Callable[..., object]) -> None:
-  """``absl.app.run`` with flag errors reported like any UserError (exit 2)."""
-  from absl import app, flags
-
-  def parse(argv):
-    try:
-      return flags.FLAGS(argv)
-    except flags.Error as e:
-      _fail(f"{e} (see --help)")
-
-  app.run(exit_on_user_error(main), flags_parser=parse)
-
-
-def _fail(message: str, code: int = EXIT_USER_ERROR) -> NoReturn:
+def fail(message: str, code: int = EXIT_USER_ERROR) -> NoReturn:
+  """Prints ``error: message`` to stderr and exits with ``code``."""
   print(f"error: {message}", file=sys.stderr)
   sys.exit(code)

@@ -4,9 +4,13 @@
 
 The ``serving_default`` signature takes ``histories``: a [batch, length]
 tensor of original item ids, oldest first, padded with -1 (or "" for string
-ids) on either side, and returns ``items`` [batch, top_n] (original ids) and
-``scores`` [batch, top_n]. Unknown ids are ignored; items of the history are
-never returned. The SavedModel needs TensorFlow only, not this package.
+ids) on either side, and returns ``count`` [batch], ``items`` [batch, k]
+(original ids) and ``scores`` [batch, k], k <= top_n. Unknown ids are
+ignored; items of the history and padding are never recommended: when fewer
+than top_n items are left, ``count`` says how many a row has, k is the
+largest count of the batch (so a single history gets exactly its items),
+and a shorter row's slots past its count hold the padding id with score
+-inf. The SavedModel needs TensorFlow only, not this package.
 """
 
 import os
@@ -17,12 +21,16 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 from absl import flags  # noqa: E402
 
-from asasrec_tf import errors  # noqa: E402
+from asasrec_tf import cli, errors  # noqa: E402
 from asasrec_tf.artifacts import Served  # noqa: E402
 
-flags.DEFINE_string("export_dir", None, "Where to write the SavedModel.")
-
 FLAGS = flags.FLAGS
+
+
+def define_flags() -> None:
+  cli.define_serving_flags()
+  cli.define_flag("Export", "string", "export_dir", None,
+                  "Where to write the SavedModel (a new or empty directory).")
 
 
 class ServingModule(tf.Module):
@@ -72,7 +80,7 @@ class ServingModule(tf.Module):
     ragged = tf.reverse(ragged, axis=[1])[:, :self.maxlen]
     window = tf.reverse(ragged.to_tensor(0, shape=[None, self.maxlen]),
                         axis=[1])
-    return model.score(window)
+    return model.score(tf.zeros([tf.shape(window)[0]], tf.int32), window)
 
   def _serve(self, histories):
     internal = self.to_internal.lookup(histories)
@@ -87,9 +95,15 @@ class ServingModule(tf.Module):
                                       tf.zeros([batch], tf.int32)], 1)], 0)
     scores = tf.tensor_scatter_nd_update(
         scores, seen, tf.fill([tf.shape(seen)[0]], float("-inf")))
-    top = tf.math.top_k(scores, k=self.top_n)
-    return {"items": tf.gather(self.to_original, top.indices),
-            "scores": top.values}
+    count = tf.minimum(self.top_n, tf.reduce_sum(
+        tf.cast(tf.math.is_finite(scores), tf.int32), axis=1))
+    k = tf.reduce_max(count)
+    top = tf.math.top_k(scores, k=k)
+    keep = tf.sequence_mask(count, k)
+    return {"count": count,
+            "items": tf.where(keep, tf.gather(self.to_original, top.indices),
+                              tf.cast(self.pad, self.to_original.dtype)),
+            "scores": tf.where(keep, top.values, float("-inf"))}
 
 
 def export(run_dir: str, export_dir: str, top_n: int = 10) -> str:
@@ -104,6 +118,9 @@ def main(argv):
     raise errors.UserError(f"unexpected arguments: {' '.join(argv[1:])}")
   if not FLAGS.run_dir or not FLAGS.export_dir:
     raise errors.UserError("--run_dir and --export_dir are required")
+  if os.path.exists(FLAGS.export_dir) and not os.path.isdir(FLAGS.export_dir):
+    raise errors.UserError(f"--export_dir: {FLAGS.export_dir} is a file; "
+                           "name a new or empty directory")
   if os.path.exists(FLAGS.export_dir) and os.listdir(FLAGS.export_dir):
     raise errors.UserError(f"--export_dir: {FLAGS.export_dir} exists and is "
                            "not empty")
@@ -111,4 +128,5 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  errors.run(main)
+  define_flags()
+  cli.run(main, __doc__)

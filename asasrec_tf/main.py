@@ -5,7 +5,8 @@
   python -m asasrec_tf.main --flagfile=flags/video/asasrec.cfg
 
 Writes <results_dir>/<run_name>/ (results.json, test_per_user.npz, weights,
-TensorBoard events) and prints the run directory.
+TensorBoard events) and prints the run directory. Rerunning the same command
+resumes the run from its last checkpoint, or says it is complete.
 """
 
 import os
@@ -19,50 +20,98 @@ import keras  # noqa: E402
 import tensorflow as tf  # noqa: E402
 from absl import flags  # noqa: E402
 
-from asasrec_tf.data import loader  # noqa: E402
-from asasrec_tf import artifacts, errors  # noqa: E402
+from asasrec_tf import artifacts, cli, errors  # noqa: E402
 from asasrec_tf.evaluation import protocol  # noqa: E402
-from asasrec_tf.models import factory  # noqa: E402
-from asasrec_tf.training import distribution, rundir, runner  # noqa: E402
+from asasrec_tf.training import (distribution, factory, rundir,  # noqa: E402
+                                 runner)
 
 FLAGS = flags.FLAGS
 
 
-def project_flags():
-  """Every flag defined by this package, with its value."""
-  out = {}
-  for module, module_flags in FLAGS.flags_by_module_dict().items():
-    if module.startswith("asasrec_tf") or module == "__main__":
-      out.update({f.name: f.value for f in module_flags})
-  return dict(sorted(out.items()))
+def define_flags() -> None:
+  cli.define_data_flags()
+  cli.define_model_flags()
+  cli.define_training_flags()
+  cli.define_evaluation_flags()
+  cli.define_distribution_flags()
+
+
+def describe(data, maxlen: int, sampler, strategy, run_dir: str) -> str:
+  """What is about to run, in a few lines."""
+  s = data.stats()
+  repeats = (f"; {s['repeats']} interactions repeat the previous one"
+             f"{' (dropped)' if s['repeats_dropped'] else ' (kept; --drop_repeats drops them)'}"
+             if s["repeats"] else "")
+  steps = (f"{FLAGS.epochs} epochs of {sampler.steps_per_epoch} steps "
+           f"(batch {FLAGS.batch_size})" if sampler else "no training")
+  devices = ", ".join(sorted({d.device_type for d in
+                              tf.config.list_logical_devices()}))
+  return (f"{FLAGS.model} on {data.name}: {s['users']:,} users, "
+          f"{s['items']:,} items, {s['interactions']:,} interactions, split "
+          f"{data.split}{repeats}\n"
+          f"maxlen {maxlen}{' (auto)' if FLAGS.maxlen == 'auto' else ''}; "
+          f"{steps}; evaluated every {FLAGS.eval_every} epoch"
+          f"{'s' if FLAGS.eval_every > 1 else ''} on "
+          f"{FLAGS.select_on}, selecting by {FLAGS.select_metric}\n"
+          f"devices: {devices} ({strategy.num_replicas_in_sync} replica"
+          f"{'s' if strategy.num_replicas_in_sync > 1 else ''})\n"
+          f"run directory: {run_dir}")
 
 
 def main(argv):
   if len(argv) > 1:
     raise errors.UserError(f"unexpected arguments: {' '.join(argv[1:])}")
-  proto = protocol.protocol_from_flags()
-  config = runner.config_from_flags()
-  factory.check_maxlen_flag(FLAGS.maxlen)
-  data = loader.load_from_flags()
+  proto = cli.protocol_from_flags()
+  config = cli.train_config_from_flags()
+  factory.check_maxlen(FLAGS.maxlen)
+  data = cli.data_from_flags()
   maxlen = factory.resolve_maxlen(FLAGS.maxlen, data)
-  keras.utils.set_random_seed(FLAGS.seed)
-  if FLAGS.deterministic:
-    tf.config.experimental.enable_op_determinism()
-  strategy = distribution.make_strategy(FLAGS.distribution)
-  with strategy.scope():
-    model = factory.build_from_flags(data, maxlen)
+  if FLAGS.model in factory.SEQUENTIAL:
+    factory.check_step_memory(maxlen, FLAGS.batch_size, FLAGS.num_heads,
+                              FLAGS.num_blocks)
   evaluators = protocol.build_evaluators(data, maxlen, proto,
                                          FLAGS.eval_batch_size, FLAGS.eval_seed)
   sampler = factory.build_sampler(FLAGS.model, data, maxlen, FLAGS.batch_size,
                                   FLAGS.seed, FLAGS.length_buckets,
                                   FLAGS.target_first_item)
-  name = FLAGS.run_name or rundir.default_name(data.name, FLAGS.model,
-                                               data.split, FLAGS.seed)
+  flag_values = cli.defined_flags()
+  name = FLAGS.run_name or rundir.default_name(
+      data.name, FLAGS.model, data.split, FLAGS.seed,
+      cli.run_id(rundir.result_flags(flag_values)))
   # Only the chief of a multi-worker cluster writes the real run directory.
   results_dir = (FLAGS.results_dir if distribution.is_chief()
                  else tempfile.mkdtemp(prefix="asasrec-worker-"))
-  resume = rundir.prepare(results_dir, name, project_flags(), FLAGS.resume)
   run_dir = os.path.join(results_dir, name)
+  state = rundir.prepare(results_dir, name, flag_values, FLAGS.resume,
+                         FLAGS.restart)
+  if state == rundir.FINISHED:
+    rundir.unlock(run_dir)
+    print(f"{run_dir} is already complete: its results are in "
+          f"{os.path.join(run_dir, rundir.RESULTS)} (--restart runs it again)")
+    return
+  try:
+    results = train(data, maxlen, proto, config, evaluators, sampler,
+                    flag_values, run_dir, state == rundir.RESUME)
+  except BaseException:
+    rundir.abandon(run_dir)
+    raise
+  rundir.unlock(run_dir)
+  if results_dir != FLAGS.results_dir:
+    shutil.rmtree(results_dir, ignore_errors=True)
+  print(" ".join(f"test {k} {v:.4f}" for k, v in
+                 results["metrics"].get("test", {}).items()))
+
+
+def train(data, maxlen, proto, config, evaluators, sampler, flag_values,
+          run_dir, resume):
+  """Builds the model, runs it in ``run_dir`` and writes results.json."""
+  keras.utils.set_random_seed(FLAGS.seed)
+  if FLAGS.deterministic:
+    tf.config.experimental.enable_op_determinism()
+  strategy = distribution.make_strategy(FLAGS.distribution)
+  with strategy.scope():
+    model = factory.build(data=data, maxlen=maxlen,
+                          **cli.model_args_from_flags())
   init = None
   if FLAGS.init_checkpoint and isinstance(model, keras.Model) and not resume:
     with strategy.scope():
@@ -71,21 +120,19 @@ def main(argv):
   artifacts.save(run_dir, data, FLAGS.model, maxlen,
                  {k: FLAGS[k].value for k in ("hidden_units", "num_blocks",
                                               "num_heads")})
-  print(f"run directory: {run_dir}", flush=True)
+  print(describe(data, maxlen, sampler, strategy, run_dir), flush=True)
   summary = runner.Runner(model, data, sampler, evaluators, run_dir, config,
                           checkpoint_every=FLAGS.checkpoint_every,
                           resume=resume, strategy=strategy, init=init).fit()
   results = {"dataset": data.name, "model": FLAGS.model,
-             "flags": project_flags(), "maxlen": maxlen,
+             "flags": flag_values, "maxlen": maxlen,
              "learning_rate": factory.resolved_lr(FLAGS.model, FLAGS.lr),
              "protocol": proto.as_dict(), "dataset_stats": data.stats(),
              **summary, "versions": runner.versions()}
   print(f"results: {runner.write_results(run_dir, results)}")
-  if results_dir != FLAGS.results_dir:
-    shutil.rmtree(results_dir, ignore_errors=True)
-  print(" ".join(f"test {k} {v:.4f}" for k, v in
-                 results["metrics"].get("test", {}).items()))
+  return results
 
 
 if __name__ == "__main__":
-  errors.run(main)
+  define_flags()
+  cli.run(main, __doc__)

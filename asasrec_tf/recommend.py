@@ -3,9 +3,11 @@
   python -m asasrec_tf.recommend --run_dir=results/runs/RUN --user=42
   python -m asasrec_tf.recommend --run_dir=results/runs/RUN --history=1193,661 --format=json
 
-Ids are the dataset's original ids. Items of the history are never
-recommended. Unknown history items are reported and skipped (refused with
---strict); an empty or wholly unknown history gets the most popular items.
+Ids are the dataset's original ids. Items of the history (and padding) are
+never recommended; when fewer than --top_n items are left, fewer are printed
+and a note says so. Unknown history items are reported and skipped (refused
+with --strict); an empty or wholly unknown history gets the most popular
+items.
 """
 
 import json
@@ -18,15 +20,23 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import numpy as np  # noqa: E402
 from absl import flags  # noqa: E402
 
-from asasrec_tf import errors  # noqa: E402
+from asasrec_tf import cli, errors  # noqa: E402
 from asasrec_tf.artifacts import Served  # noqa: E402
 
-flags.DEFINE_string("user", None, "An original user id of the run's dataset.")
-flags.DEFINE_list("history", None, "Original item ids, oldest first.")
-flags.DEFINE_enum("format", "text", ["text", "json"], "Output format.")
-flags.DEFINE_bool("strict", False, "Refuse unknown item ids in --history.")
-
 FLAGS = flags.FLAGS
+
+
+def define_flags() -> None:
+  cli.define_serving_flags()
+  g = "Request"
+  cli.define_flag(g, "string", "user", None,
+                  "An original user id of the run's dataset.")
+  cli.define_flag(g, "list", "history", None,
+                  "Original item ids, oldest first.")
+  cli.define_flag(g, "enum", "format", "text", ["text", "json"],
+                  "Output format.")
+  cli.define_flag(g, "bool", "strict", False,
+                  "Refuse unknown item ids in --history.")
 
 
 def recommend(served: Served, user=None, history: List[str] = None,
@@ -64,8 +74,12 @@ def recommend(served: Served, user=None, history: List[str] = None,
   scores[0] = -np.inf
   scores[items] = -np.inf
   n = min(top_n, int(np.isfinite(scores).sum()))
+  if n < top_n:
+    notes.append(f"only {n} items are left outside the history; returning "
+                 f"{n} of the {top_n} asked for")
   top = np.argsort(-scores, kind="stable")[:n]
   return {"source": source, "notes": notes,
+          "history": [served.item_ids[i].item() for i in items],
           "items": [{"item": served.item_ids[i].item(),
                      "score": float(scores[i])} for i in top]}
 
@@ -84,9 +98,17 @@ def main(argv):
     return
   for note in out["notes"]:
     print(f"note: {note}", file=sys.stderr)
+  who = f"user {FLAGS.user}" if FLAGS.user is not None else "the history"
+  shown = " ".join(map(str, out["history"][-10:]))
+  more = len(out["history"]) - 10
+  print(f"{who}: {len(out['history'])} known items"
+        + (f", the last: {'... ' if more > 0 else ''}{shown}" if shown else "")
+        + f" (scored by {out['source']})")
+  print(f"{'rank':>4}  {'item':<12}  score")
   for rank, entry in enumerate(out["items"], 1):
-    print(f"{rank:3d}  {entry['item']}  {entry['score']:.4f}")
+    print(f"{rank:4d}  {str(entry['item']):<12}  {entry['score']:.4f}")
 
 
 if __name__ == "__main__":
-  errors.run(main)
+  define_flags()
+  cli.run(main, __doc__)

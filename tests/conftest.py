@@ -7,20 +7,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
-from absl import flags  # noqa: E402
-
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SHARED_DATA = os.path.join(os.path.dirname(REPO), "shared", "data")
-
-
-def _parse_flags_once():
-  # Library code reads absl flags only through *_from_flags helpers; parsing
-  # with defaults lets tests call them.
-  if not flags.FLAGS.is_parsed():
-    flags.FLAGS(["pytest"])
-
-
-_parse_flags_once()
 
 
 @pytest.fixture

@@ -5,16 +5,15 @@
 
 import json
 
-
-from asasrec_tf.data import loader
-from asasrec_tf import errors
+from asasrec_tf import cli, errors
 
 
 def main(argv):
   if len(argv) > 1:
     raise errors.UserError(f"unexpected arguments: {' '.join(argv[1:])}")
-  print(json.dumps(loader.load_from_flags().stats()))
+  print(json.dumps(cli.data_from_flags().stats()))
 
 
 if __name__ == "__main__":
-  errors.run(main)
+  cli.define_data_flags()
+  cli.run(main, __doc__)

@@ -11,11 +11,11 @@ from __future__ import annotations
 import dataclasses
 import io
 import json
-import os
-import tempfile
 from typing import Dict, Tuple
 
 import numpy as np
+
+from asasrec_tf.fileio import atomic_write_bytes
 
 SPLITS = ("loo_valid", "loo")
 TARGETS = ("valid", "test")
@@ -37,6 +37,9 @@ class SequenceDataset:
     test_items: [U] int32 held-out test item, 0 when none.
     user_ids: [U] original user ids.
     item_ids: [I+1] original item ids; entry 0 (padding) is a placeholder.
+    repeats: interactions of the raw data that repeat the user's previous
+      item (after ordering by time).
+    repeats_dropped: whether those were dropped.
   """
 
   name: str
@@ -48,6 +51,8 @@ class SequenceDataset:
   test_items: np.ndarray
   user_ids: np.ndarray
   item_ids: np.ndarray
+  repeats: int = 0
+  repeats_dropped: bool = False
 
   @property
   def num_users(self) -> int:
@@ -115,6 +120,8 @@ class SequenceDataset:
         "mean_train_len": round(float(self.train_lengths.mean()), 4)
                           if len(lengths) else 0.0,
         "auto_maxlen": self.auto_maxlen(),
+        "repeats": int(self.repeats),
+        "repeats_dropped": bool(self.repeats_dropped),
     }
 
   # --- persistence (the preprocessing cache) --------------------------------
@@ -122,7 +129,8 @@ class SequenceDataset:
   def save(self, path: str) -> None:
     """Writes the dataset to ``path`` (.npz) atomically."""
     meta = json.dumps({"name": self.name, "split": self.split,
-                       "num_items": self.num_items})
+                       "num_items": self.num_items, "repeats": self.repeats,
+                       "repeats_dropped": self.repeats_dropped})
     buf = io.BytesIO()
     np.savez(buf, meta=np.frombuffer(meta.encode(), np.uint8),
              train_offsets=self.train_offsets, train_items=self.train_items,
@@ -138,7 +146,9 @@ class SequenceDataset:
                  num_items=int(meta["num_items"]),
                  train_offsets=z["train_offsets"], train_items=z["train_items"],
                  valid_items=z["valid_items"], test_items=z["test_items"],
-                 user_ids=z["user_ids"], item_ids=z["item_ids"])
+                 user_ids=z["user_ids"], item_ids=z["item_ids"],
+                 repeats=int(meta["repeats"]),
+                 repeats_dropped=bool(meta["repeats_dropped"]))
 
 
 def tail_matrix(offsets: np.ndarray, items: np.ndarray, users: np.ndarray,
@@ -168,24 +178,3 @@ def tail_matrix(offsets: np.ndarray, items: np.ndarray, users: np.ndarray,
   cols = length - take[rows] + within
   out[rows, cols] = items[ends[rows] - take[rows] + within]
   return out
-
-
-def atomic_write_bytes(path: str, data: bytes) -> None:
-  """Writes ``data`` to ``path`` so that readers see all of it or nothing."""
-  directory = os.path.dirname(os.path.abspath(path))
-  os.makedirs(directory, exist_ok=True)
-  fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-")
-  try:
-    with os.fdopen(fd, "wb") as f:
-      f.write(data)
-      f.flush()
-      os.fsync(f.fileno())
-    os.replace(tmp, path)
-  except BaseException:
-    if os.path.exists(tmp):
-      os.remove(tmp)
-    raise
-
-
-def atomic_write_text(path: str, text: str) -> None:
-  atomic_write_bytes(path, text.encode("utf-8"))

@@ -19,6 +19,7 @@ from typing import Optional
 
 from asasrec_tf.data.registry import RawFile
 from asasrec_tf.errors import DataError
+from asasrec_tf.fileio import PREFIX, atomic_write
 
 _CHUNK = 1 << 20
 
@@ -85,30 +86,24 @@ def fetch(raw: RawFile, dest: str, url: Optional[str] = None,
   directory = os.path.dirname(os.path.abspath(dest))
   os.makedirs(directory, exist_ok=True)
   print(f"downloading {url}", file=sys.stderr)
-  fd, tmp = tempfile.mkstemp(dir=directory, prefix=".download-")
-  os.close(fd)
-  extracted = None
-  try:
-    _stream(url, tmp, timeout)
-    _verify(raw, tmp, url)
-    if raw.archive_member:
-      fd, extracted = tempfile.mkstemp(dir=directory, prefix=".extract-")
-      os.close(fd)
-      try:
-        with zipfile.ZipFile(tmp) as zf, zf.open(raw.archive_member) as src, open(
-            extracted, "wb") as out:
-          shutil.copyfileobj(src, out, _CHUNK)
-      except (zipfile.BadZipFile, KeyError) as e:
-        raise DataError(url, f"archive has no usable {raw.archive_member}: {e}"
-                        ) from None
-      os.replace(extracted, dest)
-    else:
-      os.replace(tmp, dest)
-  finally:
-    for path in (tmp, extracted):
-      if path and os.path.exists(path):
-        os.remove(path)
-  return dest
+  with tempfile.TemporaryDirectory(dir=directory, prefix=PREFIX) as scratch:
+    got = os.path.join(scratch, "download")
+    _stream(url, got, timeout)
+    _verify(raw, got, url)
+    if not raw.archive_member:
+      return atomic_write(dest, lambda tmp: shutil.copyfile(got, tmp))
+    try:
+      with zipfile.ZipFile(got) as zf:
+        zf.getinfo(raw.archive_member)
+
+        def extract(tmp: str) -> None:
+          with zf.open(raw.archive_member) as src, open(tmp, "wb") as out:
+            shutil.copyfileobj(src, out, _CHUNK)
+
+        return atomic_write(dest, extract)
+    except (zipfile.BadZipFile, KeyError) as e:
+      raise DataError(url, f"archive has no usable {raw.archive_member}: {e}"
+                      ) from None
 
 
 def _verify(raw: RawFile, path: str, url: str) -> None:

@@ -2,7 +2,9 @@
 
 The steps, in order: order each user's interactions by time (a stable sort,
 so file order breaks ties; formats without timestamps are taken to be in time
-order already), drop items with fewer than ``min_item_interactions``
+order already), count the interactions that repeat the user's previous item
+(a duplicated line, usually) and drop them if asked, drop items with fewer
+than ``min_item_interactions``
 interactions (one pass; the paper's data had no such filter), re-index items
 to 1..I (0 is padding) and users to 0..U-1 in ascending order of their
 original ids, and hold out the last item(s) of each user.
@@ -28,8 +30,14 @@ MIN_LEN_LOO_VALID = 3
 
 
 def preprocess(inter: Interactions, name: str, split: str = "loo_valid",
-               min_item_interactions: int = 0) -> SequenceDataset:
-  """Builds a :class:`SequenceDataset` from raw interactions."""
+               min_item_interactions: int = 0,
+               drop_repeats: bool = False) -> SequenceDataset:
+  """Builds a :class:`SequenceDataset` from raw interactions.
+
+  With repeats kept (the default, as the paper's files were used), a user's
+  test item can be a copy of the validation item; the dataset's ``repeats``
+  says how many there were either way.
+  """
   if split not in SPLITS:
     raise UserError(f"--split must be one of {', '.join(SPLITS)}, got {split!r}")
   if min_item_interactions < 0:
@@ -42,6 +50,11 @@ def preprocess(inter: Interactions, name: str, split: str = "loo_valid",
   else:
     order = np.lexsort((np.arange(len(users)), times, user_idx))
   user_idx, items = user_idx[order], items[order]
+  repeat = np.concatenate([[False], (user_idx[1:] == user_idx[:-1]) &
+                           (items[1:] == items[:-1])])
+  repeats = int(repeat.sum())
+  if drop_repeats:
+    user_idx, items = user_idx[~repeat], items[~repeat]
 
   if min_item_interactions > 0:
     _, item_idx, counts = np.unique(items, return_inverse=True,
@@ -81,4 +94,5 @@ def preprocess(inter: Interactions, name: str, split: str = "loo_valid",
       name=name, split=split, num_items=len(item_ids),
       train_offsets=train_offsets, train_items=seq_items[train_mask],
       valid_items=valid_items, test_items=test_items, user_ids=user_ids,
-      item_ids=np.concatenate([placeholder, item_ids]))
+      item_ids=np.concatenate([placeholder, item_ids]), repeats=repeats,
+      repeats_dropped=drop_repeats)

@@ -28,54 +28,9 @@ import numpy as np
 import tensorflow as tf
 
 from asasrec_tf.data.dataset import SequenceDataset, tail_matrix
+from asasrec_tf.data.history import (history_keys, items_per_user,
+                                     sample_excluding)
 from asasrec_tf.errors import UserError
-
-
-def history_keys(offsets: np.ndarray, items: np.ndarray,
-                 num_items: int) -> np.ndarray:
-  """Sorted unique ``user * (I + 1) + item`` keys of a CSR history."""
-  users = np.repeat(np.arange(len(offsets) - 1, dtype=np.int64),
-                    np.diff(offsets))
-  return np.unique(users * (num_items + 1) + items)
-
-
-def contains(keys: np.ndarray, users: np.ndarray, items: np.ndarray,
-             num_items: int) -> np.ndarray:
-  """Whether each (user, item) pair is among ``keys`` (from history_keys)."""
-  q = users.astype(np.int64) * (num_items + 1) + items
-  idx = np.searchsorted(keys, q)
-  idx = np.minimum(idx, len(keys) - 1)
-  return keys[idx] == q if len(keys) else np.zeros(q.shape, dtype=bool)
-
-
-def sample_excluding(rng: np.random.Generator, keys: np.ndarray,
-                     users: np.ndarray, num_items: int,
-                     probs: np.ndarray = None) -> np.ndarray:
-  """One item per entry of ``users``, never in that user's ``keys``.
-
-  Args:
-    rng: random generator.
-    keys: history keys (history_keys) of the items to exclude.
-    users: [...] user of every draw.
-    num_items: I; items are drawn from 1..I.
-    probs: [I] optional sampling distribution over items 1..I (uniform when
-      None).
-
-  Returns:
-    items with the shape of ``users``.
-  """
-  def draw(n):
-    if probs is None:
-      return rng.integers(1, num_items + 1, size=n)
-    return rng.choice(num_items, size=n, p=probs) + 1
-
-  flat_users = users.reshape(-1)
-  out = draw(flat_users.size)
-  bad = np.flatnonzero(contains(keys, flat_users, out, num_items))
-  while bad.size:
-    out[bad] = draw(bad.size)
-    bad = bad[contains(keys, flat_users[bad], out[bad], num_items)]
-  return out.reshape(users.shape).astype(np.int32)
 
 
 class TrainingSampler:
@@ -113,15 +68,7 @@ class TrainingSampler:
     if not target_first_item:
       positives = np.where(self.inputs > 0, positives, 0)
     self.positives = np.ascontiguousarray(positives)
-    self.keys = history_keys(data.train_offsets, data.train_items,
-                             data.num_items)
-    distinct = np.bincount(self.keys // (data.num_items + 1),
-                           minlength=data.num_users)
-    full = np.flatnonzero(distinct >= data.num_items)
-    if full.size:
-      raise UserError(f"{data.name}: user {data.user_ids[full[0]]} has "
-                      "interacted with every item, so no negative can be "
-                      "sampled for them")
+    self.keys = _negative_keys(data)
 
   @property
   def num_users(self) -> int:
@@ -172,6 +119,23 @@ class TrainingSampler:
             "positives": spec, "negatives": spec}
 
 
+def _negative_keys(data: SequenceDataset) -> np.ndarray:
+  """History keys of the training items, which negatives must avoid.
+
+  Raises:
+    UserError: a user's training items cover every item, so no negative
+      exists for them (drawing one would never end).
+  """
+  keys = history_keys(data.train_offsets, data.train_items, data.num_items)
+  distinct = items_per_user(keys, data.num_users, data.num_items)
+  full = np.flatnonzero(distinct >= data.num_items)
+  if full.size:
+    raise UserError(f"{data.name}: user {data.user_ids[full[0]]} has "
+                    "interacted with every item, so no negative can be "
+                    "sampled for them")
+  return keys
+
+
 def _trim_padding_columns(batch):
   """Drops the leading columns that are padding in every row (left-padded
   windows, so the positives' longest non-zero run is the width kept)."""
@@ -197,8 +161,7 @@ class PairSampler:
     self.users = np.repeat(np.arange(data.num_users, dtype=np.int32),
                            data.train_lengths)
     self.items = data.train_items.astype(np.int32)
-    self.keys = history_keys(data.train_offsets, data.train_items,
-                             data.num_items)
+    self.keys = _negative_keys(data)
 
   @property
   def steps_per_epoch(self) -> int:

@@ -1,38 +1,15 @@
 """The evaluation protocol: which items, which candidates, which metric picks
-the epoch. Owns the evaluation flags and validates them against the split."""
+the epoch, validated against the split."""
 
 from __future__ import annotations
 
 import dataclasses
 from typing import Dict, Tuple
 
-from absl import flags
-
 from asasrec_tf.data.dataset import SequenceDataset
 from asasrec_tf.errors import UserError
 from asasrec_tf.evaluation.ranking import (CANDIDATES, NEGATIVE_SAMPLING,
                                            RankingEvaluator)
-
-flags.DEFINE_enum("candidates", "full", list(CANDIDATES),
-                  "Rank against every item not in the history, or against "
-                  "sampled negatives.")
-flags.DEFINE_integer("num_negatives", 100, "Negatives per user when sampled.",
-                     lower_bound=1)
-flags.DEFINE_enum("negative_sampling", "uniform", list(NEGATIVE_SAMPLING),
-                  "How sampled negatives are drawn.")
-flags.DEFINE_list("ks", ["10", "100"], "Cut-offs K of HR@K and NDCG@K.")
-flags.DEFINE_enum("select_on", "valid", ["valid", "test"],
-                  "Which held-out item picks the best epoch; 'test' (what the "
-                  "paper did) needs --split=loo and is labelled as such.")
-flags.DEFINE_string("select_metric", "ndcg@10",
-                    "Metric that picks the best epoch, e.g. ndcg@10, hr@100.")
-flags.DEFINE_integer("eval_batch_size", 256, "Users scored at once.",
-                     lower_bound=1)
-flags.DEFINE_integer("eval_seed", 0, "Seed of the sampled negatives (fixed "
-                     "across epochs and models so runs are comparable).")
-
-FLAGS = flags.FLAGS
-
 
 @dataclasses.dataclass(frozen=True)
 class Protocol:
@@ -50,22 +27,6 @@ class Protocol:
       out.pop("num_negatives")
       out.pop("negative_sampling")
     return out
-
-
-def protocol_from_flags() -> Protocol:
-  """Reads and validates the evaluation flags."""
-  try:
-    ks = tuple(int(k) for k in FLAGS.ks)
-  except ValueError:
-    raise UserError(f"--ks must be a comma-separated list of integers, got "
-                    f"{','.join(FLAGS.ks)}") from None
-  if not ks or min(ks) < 1:
-    raise UserError(f"--ks must be positive, got {','.join(FLAGS.ks)}")
-  p = Protocol(FLAGS.split, FLAGS.candidates, FLAGS.num_negatives,
-               FLAGS.negative_sampling, ks, FLAGS.select_on,
-               FLAGS.select_metric)
-  validate(p)
-  return p
 
 
 def validate(p: Protocol) -> None:
@@ -86,8 +47,19 @@ def validate(p: Protocol) -> None:
 def build_evaluators(data: SequenceDataset, maxlen: int, p: Protocol,
                      batch_size: int = 256,
                      seed: int = 0) -> Dict[str, RankingEvaluator]:
-  """{'valid': ..., 'test': ...} (only 'test' for --split=loo)."""
+  """{'valid': ..., 'test': ...} (only 'test' for --split=loo).
+
+  Raises:
+    UserError: no user has a held-out item to evaluate (with loo_valid,
+      every user has fewer than 3 interactions).
+  """
   targets = ("test",) if data.split == "loo" else ("valid", "test")
+  for t in targets:
+    if not len(data.eval_users(t)):
+      rule = ("users need 3 interactions or more under --split=loo_valid"
+              if data.split == "loo_valid" else "users need an interaction")
+      raise UserError(f"{data.name}: no user has a {t} item to evaluate "
+                      f"({rule}); there would be no result to report")
   return {t: RankingEvaluator(data, t, maxlen, p.candidates, p.num_negatives,
                               p.negative_sampling, p.ks, batch_size, seed)
           for t in targets}

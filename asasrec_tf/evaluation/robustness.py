@@ -12,37 +12,20 @@ table E (shared by input and output) replaced by E + Delta, for
   random      every item row moved by a uniformly random direction of
               norm eps.
 
-  python -m asasrec_tf.evaluation.robustness --run_dir=results/runs/video-paper-asasrec
-
-writes ``robustness.json`` into the run directory (atomically).
+The command ``python -m asasrec_tf.robustness`` (asasrec_tf/robustness.py)
+measures a finished run with it.
 """
 
 from __future__ import annotations
 
-import json
-import os
 from typing import Dict, Sequence
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+import numpy as np
+import tensorflow as tf
 
-import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
-from absl import flags  # noqa: E402
-
-from asasrec_tf import artifacts, errors  # noqa: E402
-from asasrec_tf.data import loader  # noqa: E402
-from asasrec_tf.data.dataset import SequenceDataset, atomic_write_text  # noqa: E402
-from asasrec_tf.data.sampler import sample_excluding  # noqa: E402
-from asasrec_tf.evaluation.ranking import RankingEvaluator, Scorer, make_scorer  # noqa: E402
-from asasrec_tf.models.sasrec import SASRec  # noqa: E402
-
-flags.DEFINE_list("robust_eps", ["0.1", "0.5", "1.0"],
-                  "Perturbation sizes epsilon of the robustness evaluation.")
-flags.DEFINE_integer("robust_seed", 0, "Seed of the sampled negatives and of "
-                     "the random perturbation.")
-
-FLAGS = flags.FLAGS
-RESULT = "robustness.json"
+from asasrec_tf.data.history import sample_excluding
+from asasrec_tf.evaluation.ranking import RankingEvaluator, Scorer, make_scorer
+from asasrec_tf.models.sasrec import SASRec
 
 
 def worst_case_gradient(model: SASRec, evaluator: RankingEvaluator,
@@ -125,62 +108,3 @@ def measure(model: SASRec, evaluator: RankingEvaluator,
     out["random"][str(eps)] = evaluate_perturbed(
         model, evaluator, scorer, row_normalised(random_dirs, eps))
   return out
-
-
-def load_run_data(results: Dict[str, object]) -> SequenceDataset:
-  """The dataset a run was trained on, from its recorded flags."""
-  f = results["flags"]
-  return loader.load(
-      dataset=f["dataset"], data_dir=f["data_dir"], data_path=f["data_path"],
-      data_format=f["data_format"], split=f["split"],
-      min_item_interactions=f["min_item_interactions"],
-      cache_dir=f["cache_dir"] or None, allow_download=False,
-      synthetic_users=f["synthetic_users"],
-      synthetic_items=f["synthetic_items"], synthetic_seed=f["synthetic_seed"])
-
-
-def main(argv):
-  if len(argv) > 1:
-    raise errors.UserError(f"unexpected arguments: {' '.join(argv[1:])}")
-  if not FLAGS.run_dir:
-    raise errors.UserError("--run_dir is required")
-  try:
-    epsilons = [float(e) for e in FLAGS.robust_eps]
-  except ValueError:
-    raise errors.UserError("--robust_eps must be a comma-separated list of "
-                           f"numbers, got {','.join(FLAGS.robust_eps)}") from None
-  path = os.path.join(FLAGS.run_dir, "results.json")
-  if not os.path.isfile(path):
-    raise errors.UserError(f"--run_dir: {path} does not exist (is the run "
-                           "finished?)")
-  with open(path) as f:
-    results = json.load(f)
-  if results["model"] not in ("sasrec", "asasrec"):
-    raise errors.UserError(f"--run_dir: robustness is measured for SASRec and "
-                           f"ASASRec runs, this is a {results['model']} run")
-  served = artifacts.Served(FLAGS.run_dir)
-  f = results["flags"]
-  # The run's own test evaluation, from the flags it recorded.
-  evaluator = RankingEvaluator(
-      load_run_data(results), "test", served.maxlen, f["candidates"],
-      f["num_negatives"], f["negative_sampling"], [int(k) for k in f["ks"]],
-      f["eval_batch_size"], f["eval_seed"])
-  out = {"run": os.path.basename(os.path.normpath(FLAGS.run_dir)),
-         "dataset": results["dataset"], "model": results["model"],
-         "protocol": results["protocol"], "seed": FLAGS.robust_seed,
-         **measure(served.model, evaluator, epsilons, FLAGS.robust_seed)}
-  target = os.path.join(FLAGS.run_dir, RESULT)
-  atomic_write_text(target, json.dumps(out, indent=1) + "\n")
-  print(f"robustness: {target}")
-  print(f"clean {_headline(out['clean'])}; worst case "
-        + ", ".join(f"eps {e}: {_headline(m)}"
-                    for e, m in out["worst_case"].items()))
-
-
-def _headline(m: Dict[str, float]) -> str:
-  key = "ndcg@100" if "ndcg@100" in m else sorted(m)[-1]
-  return f"{key} {m[key]:.4f}"
-
-
-if __name__ == "__main__":
-  errors.run(main)

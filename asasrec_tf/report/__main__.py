@@ -10,24 +10,32 @@ import os
 
 from absl import flags
 
-from asasrec_tf import errors
-from asasrec_tf.data.dataset import atomic_write_text
+from asasrec_tf import cli, errors
+from asasrec_tf.fileio import atomic_write_text
 from asasrec_tf.report import (ablation, figure2, paper, robustness_table,
                                runs, switch, table2)
 
-flags.DEFINE_string("runs_dir", "results/runs", "Run directories to read.")
-flags.DEFINE_string("out_dir", "results", "Where the tables and figures go.")
-flags.DEFINE_list("unavailable", [], "Datasets whose data is not available "
-                  "(run_all.sh passes them); the table says so.")
-flags.DEFINE_string("authors_logs", "results/authors_logs.csv", "The "
-                    "authors' logged curves, drawn beside ours across the "
-                    "switch (skipped if the file does not exist).")
-flags.DEFINE_string("archive_dir", None, "Also copy each finished run's "
-                    "results.json, robustness.json and compressed per-user "
-                    "test metrics here (one directory a run), so that the "
-                    "report can be rebuilt from them.")
-
 FLAGS = flags.FLAGS
+
+
+def define_flags() -> None:
+  g = "Report"
+  cli.define_flag(g, "string", "runs_dir", "results/runs",
+                  "Run directories to read.")
+  cli.define_flag(g, "string", "out_dir", "results",
+                  "Where the tables and figures go.")
+  cli.define_flag(g, "list", "unavailable", [], "Datasets whose data is not "
+                  "available (run_all.sh passes them); the table says so.")
+  cli.define_flag(g, "string", "authors_logs", "results/authors_logs.csv",
+                  "The authors' logged curves, drawn beside ours across the "
+                  "switch (skipped if the file does not exist).")
+  cli.define_flag(g, "string", "archive_dir", None, "Also copy each "
+                  "finished run's results.json, robustness.json and "
+                  "compressed per-user test metrics here (one directory a "
+                  "run), so that the report can be rebuilt from them.")
+  cli.define_flag(g, "bool", "smoke", False, "Mark every file written as a "
+                  "smoke test (run_all.sh --quick): a check of the pipeline, "
+                  "not a result.")
 
 
 def main(argv):
@@ -37,18 +45,23 @@ def main(argv):
   os.makedirs(FLAGS.out_dir, exist_ok=True)
   written = []
   logs = switch.load_authors_logs(FLAGS.authors_logs)
-  for name, text in (("table2.md", table2.markdown(found, FLAGS.unavailable)),
-                     ("table2.csv", table2.csv_text(found, FLAGS.unavailable)),
-                     ("ablation.md", ablation.markdown(found)),
-                     ("robustness.md", robustness_table.markdown(found))):
+  source = os.path.join(FLAGS.runs_dir, "*")
+  for name, text in (
+      ("table2.md", table2.markdown(found, FLAGS.unavailable, source)),
+      ("table2.csv", table2.csv_text(found, FLAGS.unavailable)),
+      ("ablation.md", ablation.markdown(found, source)),
+      ("robustness.md", robustness_table.markdown(found, source))):
     if text:
       path = os.path.join(FLAGS.out_dir, name)
-      atomic_write_text(path, text)
+      atomic_write_text(path, paper.smoke_mark(text, name) if FLAGS.smoke
+                        else text)
       written.append(path)
+  title = paper.SMOKE_TITLE if FLAGS.smoke else ""
   try:
     for dataset in paper.DATASETS:
-      for path in (figure2.plot(found, dataset, FLAGS.out_dir),
-                   switch.plot(found, dataset, FLAGS.out_dir, logs)):
+      for path in (figure2.plot(found, dataset, FLAGS.out_dir, title=title),
+                   switch.plot(found, dataset, FLAGS.out_dir, logs,
+                               title=title)):
         if path:
           written.append(path)
   except ImportError:
@@ -64,4 +77,5 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  errors.run(main)
+  define_flags()
+  cli.run(main, __doc__)

@@ -179,7 +179,7 @@ def sentence(res: Result) -> str:
   return text + "."
 
 
-def markdown(runs: Dict[str, Run]) -> str:
+def markdown(runs: Dict[str, Run], source: str = "results/runs/*") -> str:
   """results/ablation.md ('' when no group has an ablation run)."""
   sections = []
   for d in paper.DATASETS:
@@ -222,5 +222,5 @@ def markdown(runs: Dict[str, Run]) -> str:
           "NDCG@100 (per user, a difference of differences), with its "
           "paired t-test. *NDCG@100 last*: at the last epoch (paper "
           "protocol only), to show what selection on test hides. Written by "
-          "`python -m asasrec_tf.report` from the runs of `./run_all.sh "
-          "--ablation`.\n\n" + "\n".join(sections))
+          f"`python -m asasrec_tf.report` from the runs of `./run_all.sh "
+          f"--ablation` in `{source}`.\n\n" + "\n".join(sections))

@@ -11,9 +11,9 @@ validation under the clean one). Needs matplotlib (the ``plot`` extra).
 from __future__ import annotations
 
 import os
-import tempfile
 from typing import Dict, List, Optional, Tuple
 
+from asasrec_tf.fileio import atomic_write
 from asasrec_tf.report import paper
 from asasrec_tf.report.runs import Run
 
@@ -57,7 +57,7 @@ def curves(runs: Dict[str, Run], dataset: str, protocol: str,
 
 
 def plot(runs: Dict[str, Run], dataset: str, out_dir: str,
-         protocol: str = "paper") -> Optional[str]:
+         protocol: str = "paper", title: str = "") -> Optional[str]:
   """Writes ``figure2_<dataset>.png`` (atomically); None if no runs."""
   data = {m: curves(runs, dataset, protocol, m) for m in METRICS}
   if not any(data.values()):
@@ -83,7 +83,8 @@ def plot(runs: Dict[str, Run], dataset: str, out_dir: str,
     ax.grid(alpha=0.3)
   target = "test" if protocol == "paper" else "validation"
   axes[0].legend()
-  fig.suptitle(f"{paper.DATASET_NAMES[dataset]}: {target} metrics per epoch "
+  fig.suptitle(f"{title + ': ' if title else ''}"
+               f"{paper.DATASET_NAMES[dataset]}: {target} metrics per epoch "
                f"({protocol} protocol); vertical lines: adversary switched "
                "on", fontsize=10)
   fig.tight_layout()
@@ -93,15 +94,8 @@ def plot(runs: Dict[str, Run], dataset: str, out_dir: str,
 def save(fig, out_dir: str, name: str) -> str:
   """Writes matplotlib ``fig`` to ``out_dir/name`` atomically and closes it."""
   from matplotlib import pyplot as plt
-  os.makedirs(out_dir, exist_ok=True)
-  path = os.path.join(out_dir, name)
-  fd, tmp = tempfile.mkstemp(dir=out_dir, prefix=".tmp-", suffix=".png")
-  os.close(fd)
   try:
-    fig.savefig(tmp, dpi=90)
-    os.replace(tmp, path)
+    return atomic_write(os.path.join(out_dir, name),
+                        lambda tmp: fig.savefig(tmp, dpi=90, format="png"))
   finally:
     plt.close(fig)
-    if os.path.exists(tmp):
-      os.remove(tmp)
-  return path

@@ -71,6 +71,20 @@ def run_name(dataset: str, protocol: str, model: str, stage: str = "") -> str:
   return f"{dataset}-{protocol}-{model}" + (f"-{stage}" if stage else "")
 
 
+SMOKE_TITLE = "SMOKE TEST, not a result"
+_SMOKE = ("**SMOKE TEST** (`run_all.sh --quick`: a few epochs): these files "
+          "check that the pipeline runs end to end; their numbers, "
+          "significance marks and verdicts say nothing about the paper.")
+
+
+def smoke_mark(text: str, name: str) -> str:
+  """``text`` (a report file called ``name``) marked as a smoke test."""
+  if name.endswith(".csv"):
+    return f"# {_SMOKE}\n" + text
+  title, _, rest = text.partition("\n")
+  return f"{title} ({SMOKE_TITLE})\n\n{_SMOKE}\n{rest}"
+
+
 def paper_value(dataset: str, model: str, metric: str):
   """The paper's Table 2 value for our row ``model`` (None if none)."""
   row = TABLE2.get(dataset, {}).get(PAPER_ROW[model])

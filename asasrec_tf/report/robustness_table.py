@@ -11,7 +11,7 @@ from asasrec_tf.report import paper
 from asasrec_tf.report.runs import Run
 
 METRIC = "ndcg@100"
-# Written into run directories by asasrec_tf.evaluation.robustness.
+# Written into run directories by python -m asasrec_tf.robustness.
 RESULT = "robustness.json"
 
 
@@ -30,7 +30,7 @@ def _cell(value: float, clean: float) -> str:
   return f"{value:.4f} ({change:+.0f} %)"
 
 
-def markdown(runs: Dict[str, Run]) -> str:
+def markdown(runs: Dict[str, Run], source: str = "results/runs/*") -> str:
   """One table row per (dataset, protocol, model); '' if nothing measured."""
   rows = []
   epsilons = None
@@ -71,7 +71,7 @@ def markdown(runs: Dict[str, Run]) -> str:
       "every item row moved by ε in a uniformly random direction. ε is "
       "absolute, so the mean norm of the item rows is shown beside it. The paper "
       "motivates SAO by robustness but never measures it. Written by "
-      "`python -m asasrec_tf.report` from the runs' robustness.json "
-      "(`python -m asasrec_tf.evaluation.robustness --run_dir=...`).\n\n"
+      f"`python -m asasrec_tf.report` from `{source}/robustness.json` "
+      "(`python -m asasrec_tf.robustness --run_dir=...`).\n\n"
       "| " + " | ".join(header) + " |\n|" + "---|" * len(header) + "\n"
       + "\n".join(rows) + "\n")

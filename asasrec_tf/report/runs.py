@@ -11,7 +11,7 @@ from typing import Dict, Optional, Tuple
 
 import numpy as np
 
-from asasrec_tf.data.dataset import atomic_write_bytes
+from asasrec_tf.fileio import atomic_write_bytes
 from asasrec_tf.errors import UserError
 from asasrec_tf.evaluation import significance
 

@@ -64,7 +64,7 @@ def curves(runs: Dict[str, Run], dataset: str) -> Tuple[Optional[int],
 
 
 def plot(runs: Dict[str, Run], dataset: str, out_dir: str,
-         logs: Dict[str, Curve]) -> Optional[str]:
+         logs: Dict[str, Curve], title: str = "") -> Optional[str]:
   """Writes ``switch_<dataset>.png`` (atomically); None without runs that
   cross the switch."""
   switch, data = curves(runs, dataset)
@@ -91,7 +91,8 @@ def plot(runs: Dict[str, Run], dataset: str, out_dir: str,
   ax.grid(alpha=0.3)
   ax.legend(fontsize=8)
   note = "" if dataset in logs else " (no authors' log across the switch)"
-  ax.set_title(f"{paper.DATASET_NAMES[dataset]}, paper protocol: the "
+  ax.set_title(f"{title + ': ' if title else ''}"
+               f"{paper.DATASET_NAMES[dataset]}, paper protocol: the "
                f"switch to the adversary{note}", fontsize=10)
   fig.tight_layout()
   return figure2.save(fig, out_dir, f"switch_{dataset}.png")

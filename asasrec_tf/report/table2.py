@@ -96,8 +96,9 @@ def protocol_table(protocol: str, runs: Dict[str, Run]) -> List[Column]:
           if status(d, runs, (), protocol) == "ok" for m in METRICS[protocol]]
 
 
-def markdown(runs: Dict[str, Run], unavailable: Sequence[str]) -> str:
-  """results/table2.md."""
+def markdown(runs: Dict[str, Run], unavailable: Sequence[str],
+             source: str = "results/runs/*") -> str:
+  """results/table2.md, from the runs found in ``source``."""
   out = io.StringIO()
   w = out.write
   w("# Table 2, reproduced\n\n"
@@ -105,7 +106,7 @@ def markdown(runs: Dict[str, Run], unavailable: Sequence[str]) -> str:
     "the paper's Table 2 value follows ours in parentheses. **Bold**: best "
     "of the column; \\*: the best differs from the second best by a paired "
     f"t-test over per-user values, p < {ALPHA}. Written by "
-    "`python -m asasrec_tf.report` from `results/runs/*/results.json`.\n\n")
+    f"`python -m asasrec_tf.report` from `{source}/results.json`.\n\n")
   for label, protocol in (("a", "paper"), ("b", "clean")):
     cols = protocol_table(protocol, runs)
     w(f"## ({label}) {paper.PROTOCOL_TITLES[protocol]}\n\n")

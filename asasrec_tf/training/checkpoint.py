@@ -22,7 +22,7 @@ from typing import Dict, List, Optional
 import keras
 import numpy as np
 
-from asasrec_tf.data.dataset import atomic_write_text
+from asasrec_tf.fileio import atomic_write_text
 
 STATE = "checkpoint.json"
 
@@ -66,13 +66,30 @@ def exists(run_dir: str) -> bool:
   return os.path.isfile(os.path.join(run_dir, STATE))
 
 
+class UnreadableCheckpoint(Exception):
+  """A checkpoint file exists but cannot be read (the message names it)."""
+
+
 def read(run_dir: str) -> Optional[Dict[str, object]]:
-  """The payload of ``run_dir``'s checkpoint (None if it has none)."""
+  """The payload of ``run_dir``'s checkpoint (None if it has none).
+
+  Raises:
+    UnreadableCheckpoint: checkpoint.json is not what save() writes.
+  """
   path = os.path.join(run_dir, STATE)
   if not os.path.isfile(path):
     return None
-  with open(path) as f:
-    return json.load(f)
+  try:
+    with open(path) as f:
+      payload = json.load(f)
+    missing = [k for k in ("epoch", "weights", "state", "rng")
+               if k not in payload]
+    if missing:
+      raise KeyError(f"no {', '.join(missing)}")
+  except (OSError, ValueError, KeyError, TypeError) as e:
+    raise UnreadableCheckpoint(f"{path}: unreadable checkpoint ({e})"
+                               ) from None
+  return payload
 
 
 def weights_path(run_dir: str, payload: Dict[str, object]) -> str:
@@ -92,6 +109,11 @@ def load(run_dir: str, model) -> Optional[Dict[str, object]]:
   if payload is None:
     return None
   if isinstance(model, keras.Model):
-    model.load_weights(weights_path(run_dir, payload))
+    path = weights_path(run_dir, payload)
+    try:
+      model.load_weights(path)
+    except (OSError, ValueError, KeyError) as e:
+      raise UnreadableCheckpoint(f"{path}: unreadable checkpoint weights "
+                                 f"({e})") from None
     restore_rng(model, payload)
   return payload

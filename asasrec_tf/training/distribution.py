@@ -17,19 +17,10 @@ import json
 import os
 
 import tensorflow as tf
-from absl import flags
 
 from asasrec_tf.errors import UserError
 
 STRATEGIES = ("none", "mirrored", "multi_worker")
-
-flags.DEFINE_enum("distribution", "none", list(STRATEGIES),
-                  "none: one device; mirrored: all local GPUs "
-                  "(MirroredStrategy); multi_worker: several machines "
-                  "(MultiWorkerMirroredStrategy, configured by TF_CONFIG).")
-
-FLAGS = flags.FLAGS
-
 
 def make_strategy(name: str) -> tf.distribute.Strategy:
   if name == "none":
@@ -55,11 +46,3 @@ def is_chief() -> bool:
   has_chief = "chief" in config.get("cluster", {})
   return task.get("type") == "worker" and task.get("index", 0) == 0 and (
       not has_chief)
-
-
-def replica_sum(value: tf.Tensor) -> tf.Tensor:
-  """Sum of ``value`` over the replicas in sync (itself with one replica)."""
-  ctx = tf.distribute.get_replica_context()
-  if ctx is None or ctx.num_replicas_in_sync == 1:
-    return value
-  return ctx.all_reduce(tf.distribute.ReduceOp.SUM, value)

@@ -1,4 +1,4 @@
-"""The fit loop shared by every model. Owns the training flags.
+"""The fit loop shared by every model.
 
 Each epoch draws fresh negatives, runs the model's ``train_step`` compiled
 once as a ``tf.function`` with a fixed input signature, and logs the losses.
@@ -19,65 +19,18 @@ import math
 import os
 import statistics
 import sys
-import tempfile
 import time
 from typing import Dict, Optional
 
 import keras
 import numpy as np
 import tensorflow as tf
-from absl import flags
 
-from asasrec_tf.data.dataset import SequenceDataset, atomic_write_text
+from asasrec_tf.data.dataset import SequenceDataset
+from asasrec_tf.fileio import atomic_write, atomic_write_text, require_free_space
 from asasrec_tf.errors import TrainingError, UserError
 from asasrec_tf.evaluation.ranking import EvalResult, RankingEvaluator, make_scorer
 from asasrec_tf.training import checkpoint
-
-flags.DEFINE_integer("epochs", 200, "Training epochs (the authors ran 2,000).",
-                     lower_bound=0)
-flags.DEFINE_integer("eval_every", 10, "Evaluate every this many epochs.",
-                     lower_bound=1)
-flags.DEFINE_integer("batch_size", 512, "Users per training batch.",
-                     lower_bound=1)
-flags.DEFINE_bool("length_buckets", False, "SASRec/ASASRec: batch users of "
-                  "similar length and cut the all-padding columns (the same "
-                  "losses, much less work when most sequences are shorter "
-                  "than --maxlen; batches are then not uniform samples).")
-flags.DEFINE_bool("target_first_item", False, "SASRec/ASASRec: also train "
-                  "on each user's first item as the target of an all-padding "
-                  "input (asasrec_tf 0.1; kang205/SASRec and the authors' code "
-                  "never do, and skip users with one training item).")
-flags.DEFINE_integer("seed", 0, "Seed of weights, dropout and sampling.")
-flags.DEFINE_integer("pretrain_epochs", 0, "Epochs of plain training before "
-                     "the adversarial term is switched on (ASASRec).",
-                     lower_bound=0)
-flags.DEFINE_string("init_checkpoint", None, "Start from a previous run: a run "
-                    "directory (its last checkpoint: weights, optimizer state "
-                    "and dropout RNG at the epoch it was written, and epochs "
-                    "are numbered on from there, as the authors switch to "
-                    "ASASRec at a fixed epoch) or a .weights.h5 file (e.g. "
-                    "RUN/best.weights.h5; epochs from 0).")
-flags.DEFINE_bool("init_optimizer", True, "With --init_checkpoint, also "
-                  "restore the optimizer state (Adam's moments and step "
-                  "count), as the authors' tf.train.Saver does; false starts "
-                  "a fresh optimizer. The learning rate is always this "
-                  "run's.")
-flags.DEFINE_integer("patience", 0, "Stop after this many evaluations without "
-                     "improvement of --select_metric (0: never stop early).",
-                     lower_bound=0)
-flags.DEFINE_string("results_dir", "results/runs", "Where run directories go.")
-flags.DEFINE_string("run_name", None, "Run directory name (default: dataset, "
-                    "model, split, seed and a timestamp).")
-flags.DEFINE_integer("checkpoint_every", 1, "Write a resumable checkpoint "
-                     "every this many epochs.", lower_bound=1)
-flags.DEFINE_bool("resume", True, "Continue from the run directory's "
-                  "checkpoint (only if made with the same flags).")
-flags.DEFINE_bool("deterministic", False, "Deterministic kernels "
-                  "(tf.config.experimental.enable_op_determinism): two runs "
-                  "with the same flags give identical results.")
-
-FLAGS = flags.FLAGS
-
 
 @dataclasses.dataclass
 class TrainConfig:
@@ -89,15 +42,10 @@ class TrainConfig:
   select_metric: str = "ndcg@10"
 
 
-def config_from_flags() -> TrainConfig:
-  return TrainConfig(epochs=FLAGS.epochs, eval_every=FLAGS.eval_every,
-                     pretrain_epochs=FLAGS.pretrain_epochs,
-                     patience=FLAGS.patience, select_on=FLAGS.select_on,
-                     select_metric=FLAGS.select_metric)
-
-
 def compile_steps(model, sampler, strategy=None):
-  """(plain, adversarial) train steps as tf.functions of one signature.
+  """(plain step, model's step) as tf.functions of one signature: the
+  model's own ``train_step``, and its ``plain_step`` for the epochs before
+  an adversary is switched on (the same step for models without one).
 
   Under a tf.distribute strategy each step runs on every replica and the
   logged losses are summed over replicas (each replica's loss is already a
@@ -105,7 +53,7 @@ def compile_steps(model, sampler, strategy=None):
   """
   if strategy is None or not distributed(strategy):
     spec = [sampler.element_spec()]
-    return (tf.function(model.plain_train_step, input_signature=spec),
+    return (tf.function(model.plain_step, input_signature=spec),
             tf.function(model.train_step, input_signature=spec))
   spec = [strategy.experimental_distribute_dataset(
       sampler.dataset(0)).element_spec]
@@ -117,7 +65,7 @@ def compile_steps(model, sampler, strategy=None):
               for k, v in per_replica.items()}
     return tf.function(step, input_signature=spec)
 
-  return replicated(model.plain_train_step), replicated(model.train_step)
+  return replicated(model.plain_step), replicated(model.train_step)
 
 
 _DEFAULT_STRATEGY = type(tf.distribute.get_strategy())
@@ -129,17 +77,15 @@ def distributed(strategy) -> bool:
 
 
 def save_weights(model: keras.Model, path: str) -> None:
-  """Writes the model's weights to ``path`` (.weights.h5) atomically."""
-  directory = os.path.dirname(os.path.abspath(path))
-  fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-",
-                             suffix=".weights.h5")
-  os.close(fd)
-  try:
-    model.save_weights(tmp, overwrite=True)
-    os.replace(tmp, path)
-  finally:
-    if os.path.exists(tmp):
-      os.remove(tmp)
+  """Writes the model's weights and optimizer state to ``path``
+  (.weights.h5) atomically, after checking the disk has room for them."""
+  variables = list(model.weights) + list(
+      model.optimizer.variables if model.optimizer else [])
+  size = sum(int(np.prod(v.shape)) * v.dtype.size if hasattr(v.dtype, "size")
+             else int(np.prod(v.shape)) * 4 for v in variables)
+  require_free_space(path, 2 * size + (1 << 20))
+  atomic_write(path, lambda tmp: model.save_weights(tmp, overwrite=True),
+               suffix=".weights.h5")
 
 
 def load_init_checkpoint(model: keras.Model, where: str,
@@ -162,7 +108,10 @@ def load_init_checkpoint(model: keras.Model, where: str,
   learning_rate = np.array(model.optimizer.learning_rate.numpy())
   payload = None
   if os.path.isdir(where):
-    payload = checkpoint.read(where)
+    try:
+      payload = checkpoint.read(where)
+    except checkpoint.UnreadableCheckpoint as e:
+      raise UserError(f"--init_checkpoint: {e}") from None
     if payload is None:
       raise UserError(f"--init_checkpoint: {where} holds no checkpoint "
                       f"({checkpoint.STATE}); pass a .weights.h5 file such "
@@ -217,7 +166,8 @@ class Runner:
     self.resume = resume
     self.strategy = strategy
     self.scorer = make_scorer(model)
-    self.trainable = isinstance(model, keras.Model) and sampler is not None
+    # Whether there is anything to train (MostPop has no weights).
+    self.learns = isinstance(model, keras.Model) and sampler is not None
     # Everything below is saved in checkpoints.
     self.init = init
     self.start_epoch = int(init["epoch"]) if init else 0
@@ -268,7 +218,11 @@ class Runner:
     checkpoint.save(self.run_dir, self.model, self.epoch, state, save_weights)
 
   def _restore(self) -> None:
-    payload = checkpoint.load(self.run_dir, self.model)
+    try:
+      payload = checkpoint.load(self.run_dir, self.model)
+    except checkpoint.UnreadableCheckpoint as e:
+      raise UserError(f"{e}; pass --restart to discard the run directory's "
+                      "contents and start the run afresh") from None
     for key in self._STATE:
       state = payload["state"]
       setattr(self, key, state[key] if key in state
@@ -284,9 +238,32 @@ class Runner:
     self._scalars(target, result.metrics(), epoch)
     return result
 
+  def _diverged(self, what: str) -> TrainingError:
+    """The error for a non-finite loss or weights, saying what is kept and
+    which flags set the step size."""
+    kept = (f"the checkpoint of epoch {self.epoch} is kept in "
+            f"{self.run_dir}" if checkpoint.exists(self.run_dir)
+            else "no checkpoint was written yet")
+    knobs = "--lr"
+    if getattr(self.model, "adv_eps", None) is not None:
+      knobs = "--lr, --adv_eps or --adv_reg"
+    return TrainingError(f"{what}; {kept}. Training diverged: lower {knobs} "
+                         "or check the data.")
+
+  def _check_weights(self, epoch: int) -> None:
+    """Raises before non-finite weights can be evaluated or saved (a last
+    step can turn them NaN with a finite loss)."""
+    bad = [v.path for v in self.model.weights
+           if not np.isfinite(np.asarray(v.numpy())).all()]
+    if bad:
+      raise self._diverged(f"non-finite weights after epoch {epoch} "
+                           f"({', '.join(bad[:3])})")
+
   def _train_epoch(self, epoch: int, step_fn) -> Dict[str, float]:
     began = time.perf_counter()
     interactive = self.verbose and sys.stdout.isatty()
+    if interactive:
+      self._log(f"epoch {epoch}/{self.last_epoch}")
     bar = keras.utils.Progbar(self.sampler.steps_per_epoch,
                               verbose=1 if interactive else 0)
     sums = {}
@@ -297,18 +274,15 @@ class Runner:
     for step, batch in enumerate(dataset):
       logs = {k: float(v) for k, v in step_fn(batch).items()}
       if not all(math.isfinite(v) for v in logs.values()):
-        kept = (f"the checkpoint of epoch {self.epoch} is kept in "
-                f"{self.run_dir}" if checkpoint.exists(self.run_dir)
-                else "no checkpoint was written yet")
-        raise TrainingError(
+        raise self._diverged(
             f"non-finite loss at epoch {epoch}, step {step + 1} "
-            f"({', '.join(f'{k} {v}' for k, v in logs.items())}); {kept}. "
-            "Lower --lr or check the data.")
+            f"({', '.join(f'{k} {v}' for k, v in logs.items())})")
       for k, v in logs.items():
         sums[k] = sums.get(k, 0.0) + v
       steps += 1
       bar.update(step + 1, values=[("loss", logs["loss"])])
     seconds = time.perf_counter() - began
+    self._check_weights(epoch)
     self.epoch_seconds.append(seconds)
     means = {k: v / max(steps, 1) for k, v in sums.items()}
     if self.verbose and not interactive:
@@ -333,7 +307,7 @@ class Runner:
                                if k in record}}
       test.save(os.path.join(self.run_dir, "test_per_user.npz"),
                 self.data.user_ids)
-      if self.trainable:
+      if self.learns:
         save_weights(self.model, os.path.join(self.run_dir, "best.weights.h5"))
       self.bad_evals = 0
     else:
@@ -355,13 +329,14 @@ class Runner:
     last = self.last_epoch
     if last == self.start_epoch and not self.history:
       self._evaluate_epoch(self.start_epoch, {})
-    plain = adv = None
-    if self.trainable:
-      plain, adv = compile_steps(self.model, self.sampler, self.strategy)
+    plain_step = model_step = None
+    if self.learns:
+      plain_step, model_step = compile_steps(self.model, self.sampler,
+                                             self.strategy)
     while self.epoch < last and not self.stopped:
       epoch = self.epoch + 1
       own = epoch - self.start_epoch
-      step_fn = adv if own > cfg.pretrain_epochs else plain
+      step_fn = model_step if own > cfg.pretrain_epochs else plain_step
       means = self._train_epoch(epoch, step_fn)
       if epoch == last or epoch % cfg.eval_every == 0:
         self._evaluate_epoch(epoch, means)
@@ -369,7 +344,7 @@ class Runner:
       if (epoch % self.checkpoint_every == 0 or epoch == last or
           self.stopped):
         self._save_checkpoint()
-    if self.trainable:
+    if self.learns:
       save_weights(self.model, os.path.join(self.run_dir, "last.weights.h5"))
     self.writer.close()
     return {
@@ -391,7 +366,7 @@ class Runner:
   def last_epoch(self) -> int:
     """The epoch this run ends after (its own epochs counted on from
     start_epoch; none for models without training)."""
-    return self.start_epoch + (self.config.epochs if self.trainable else 0)
+    return self.start_epoch + (self.config.epochs if self.learns else 0)
 
   def _summary_line(self, epoch, means, record, best) -> str:
     parts = [f"epoch {epoch:4d}"]

@@ -109,12 +109,16 @@ def test_tf_dataset_batches(tiny_dataset):
 
 
 def test_user_with_every_item_is_refused():
+  from asasrec_tf.data.sampler import PairSampler
   inter = readers.Interactions(np.array([1, 1, 1, 1, 2, 2]),
                                np.array([1, 2, 9, 1, 1, 2]), None)
   # loo: user 1 trains on 1 2 9 (all three items) and is tested on 1
   data = preprocess.preprocess(inter, "t", "loo")
   with pytest.raises(UserError, match="user 1 has interacted with every item"):
     TrainingSampler(data, 4, 8)
+  # BPR/APR's sampler used to loop forever here
+  with pytest.raises(UserError, match="user 1 has interacted with every item"):
+    PairSampler(data, 8)
 
 
 @settings(max_examples=40, deadline=None)

@@ -64,7 +64,7 @@ def test_worst_case_direction_raises_the_test_loss_more_than_random():
 
 def _robustness(run_dir, *args):
   return subprocess.run(
-      [sys.executable, "-m", "asasrec_tf.evaluation.robustness",
+      [sys.executable, "-m", "asasrec_tf.robustness",
        f"--run_dir={run_dir}", *args], capture_output=True, text=True,
       cwd=REPO, timeout=300)
 

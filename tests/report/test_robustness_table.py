@@ -1,7 +1,7 @@
 import json
 import os
 
-from asasrec_tf.evaluation import robustness
+from asasrec_tf import robustness
 from asasrec_tf.report import robustness_table, runs
 
 from tests.report.fake_runs import make_run

@@ -16,7 +16,7 @@ import numpy as np  # noqa: E402
 
 from asasrec_tf.data import loader  # noqa: E402
 from asasrec_tf.data.sampler import PairSampler, TrainingSampler  # noqa: E402
-from asasrec_tf.models import factory  # noqa: E402
+from asasrec_tf.training import factory  # noqa: E402
 from asasrec_tf.training import runner  # noqa: E402
 
 name = sys.argv[1]

@@ -6,9 +6,9 @@ import keras
 import numpy as np
 import pytest
 
-from asasrec_tf.data import dataset as dataset_module
+from asasrec_tf import fileio
 from asasrec_tf.data import loader
-from asasrec_tf.models import factory
+from asasrec_tf.training import factory
 from asasrec_tf.training import checkpoint, runner
 
 
@@ -91,7 +91,54 @@ def test_death_while_writing_results_leaves_no_results_file(tmp_path,
   def die(*args):
     raise Killed()
 
-  monkeypatch.setattr(dataset_module.os, "replace", die)
+  monkeypatch.setattr(fileio.os, "replace", die)
   with pytest.raises(Killed):
     runner.write_results(str(tmp_path), {"metrics": {}})
   assert os.listdir(tmp_path) == []  # neither results.json nor a temp file
+
+
+def test_a_full_disk_is_a_clear_error_and_keeps_the_previous_files(
+    model, tmp_path, monkeypatch):
+  import errno
+  from asasrec_tf.errors import UserError
+  checkpoint.save(str(tmp_path), model, 1, {}, runner.save_weights)
+  before = sorted(os.listdir(tmp_path))
+
+  def full(path, overwrite=True):
+    with open(path, "wb") as f:
+      f.write(b"\x89HDF")
+    raise OSError(errno.ENOSPC, "No space left on device")
+
+  monkeypatch.setattr(model, "save_weights", full)
+  with pytest.raises(UserError, match=r"ckpt-000002.weights.h5: no space "
+                     "left on the device; nothing was written"):
+    checkpoint.save(str(tmp_path), model, 2, {}, runner.save_weights)
+  assert sorted(os.listdir(tmp_path)) == before   # no temporary left
+  assert checkpoint.load(str(tmp_path), model)["epoch"] == 1
+
+
+def test_weights_are_not_begun_without_room_for_them(model, tmp_path,
+                                                     monkeypatch):
+  from asasrec_tf.errors import UserError
+
+  class Tiny:
+    f_bavail, f_frsize = 10, 4096   # 40 KiB free
+
+  monkeypatch.setattr(fileio.os, "statvfs", lambda path: Tiny)
+  with pytest.raises(UserError, match=r"0.0 MiB free on the device"):
+    runner.save_weights(model, str(tmp_path / "w.weights.h5"))
+  assert os.listdir(tmp_path) == []
+
+
+def test_files_get_the_umask_permissions_and_stale_temporaries_go(tmp_path):
+  old = os.umask(0o022)
+  try:
+    path = fileio.atomic_write_text(str(tmp_path / "a.json"), "{}")
+  finally:
+    os.umask(old)
+  # mkstemp makes 0600 files; a plainly created one is 0644 under umask 022
+  assert os.stat(path).st_mode & 0o777 == 0o644
+  (tmp_path / ".tmp-abc.weights.h5").write_bytes(b"torn")
+  (tmp_path / ".tmp-dir").mkdir()
+  assert fileio.remove_stale_temporaries(str(tmp_path)) == 2
+  assert os.listdir(tmp_path) == ["a.json"]

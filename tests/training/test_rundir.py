@@ -1,4 +1,5 @@
 import json
+import os
 
 import pytest
 
@@ -10,7 +11,7 @@ FLAGS = {"model": "sasrec", "lr": 0.001, "ks": ["10", "100"], "resume": True,
 
 
 def test_fresh_directory_records_result_flags(tmp_path):
-  assert rundir.prepare(str(tmp_path), "r", FLAGS) is False
+  assert rundir.prepare(str(tmp_path), "r", FLAGS) == rundir.NEW
   recorded = json.load(open(tmp_path / "r" / "run.json"))
   assert recorded == {"model": "sasrec", "lr": 0.001, "ks": ["10", "100"]}
   rundir.unlock(str(tmp_path / "r"))
@@ -25,7 +26,8 @@ def _with_checkpoint(tmp_path):
 def test_same_flags_resume(tmp_path):
   _with_checkpoint(tmp_path)
   # flags that do not shape results may change
-  assert rundir.prepare(str(tmp_path), "r", {**FLAGS, "run_name": "x"}) is True
+  assert rundir.prepare(str(tmp_path), "r",
+                        {**FLAGS, "run_name": "x"}) == rundir.RESUME
   rundir.unlock(str(tmp_path / "r"))
 
 
@@ -41,12 +43,48 @@ def test_noresume_with_checkpoint_is_refused(tmp_path):
     rundir.prepare(str(tmp_path), "r", FLAGS, resume=False)
 
 
-def test_finished_run_is_refused(tmp_path):
+def test_finished_run_is_reported_or_refused_with_other_flags(tmp_path):
   rundir.prepare(str(tmp_path), "r", FLAGS)
   rundir.unlock(str(tmp_path / "r"))
   (tmp_path / "r" / "results.json").write_text("{}")
-  with pytest.raises(UserError, match="already holds a finished run"):
-    rundir.prepare(str(tmp_path), "r", FLAGS)
+  assert rundir.prepare(str(tmp_path), "r", FLAGS) == rundir.FINISHED
+  rundir.unlock(str(tmp_path / "r"))
+  with pytest.raises(UserError, match=r"finished run made with other flags: "
+                     r"--lr \(finished run: 0.001, now: 0.01\)"):
+    rundir.prepare(str(tmp_path), "r", {**FLAGS, "lr": 0.01})
+
+
+def test_restart_empties_the_directory(tmp_path):
+  _with_checkpoint(tmp_path)
+  (tmp_path / "r" / "tensorboard").mkdir()
+  (tmp_path / "r" / ".tmp-torn.weights.h5").write_bytes(b"x")
+  assert rundir.prepare(str(tmp_path), "r", {**FLAGS, "lr": 0.5},
+                        restart=True) == rundir.NEW
+  assert sorted(os.listdir(tmp_path / "r")) == [".lock", "run.json"]
+  rundir.unlock(str(tmp_path / "r"))
+
+
+def test_stale_temporaries_are_removed_when_a_run_starts(tmp_path):
+  _with_checkpoint(tmp_path)
+  (tmp_path / "r" / ".tmp-abc.weights.h5").write_bytes(b"torn")
+  rundir.prepare(str(tmp_path), "r", FLAGS)
+  assert ".tmp-abc.weights.h5" not in os.listdir(tmp_path / "r")
+  rundir.unlock(str(tmp_path / "r"))
+
+
+def test_abandon_removes_only_a_run_without_results(tmp_path):
+  rundir.prepare(str(tmp_path), "a", FLAGS)
+  rundir.abandon(str(tmp_path / "a"))
+  assert not (tmp_path / "a").exists()     # no empty .lock left behind
+  _with_checkpoint(tmp_path)
+  rundir.lock(str(tmp_path / "r"))
+  rundir.abandon(str(tmp_path / "r"))
+  assert (tmp_path / "r" / checkpoint.STATE).exists()
+
+
+def test_default_name_is_stable():
+  assert rundir.default_name("video", "sasrec", "loo", 0, "1a2b3c4d") == \
+      "video-sasrec-loo-seed0-1a2b3c4d"
 
 
 def test_second_writer_is_refused(tmp_path):

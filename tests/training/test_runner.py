@@ -9,7 +9,7 @@ import tensorflow as tf
 from asasrec_tf.data import loader
 from asasrec_tf.data.sampler import TrainingSampler
 from asasrec_tf.evaluation import protocol
-from asasrec_tf.models import factory
+from asasrec_tf.training import factory
 from asasrec_tf.training import runner
 
 PROTO = protocol.Protocol("loo_valid", "full", 100, "uniform", (10,), "valid",
@@ -285,20 +285,58 @@ def test_divergence_later_keeps_the_last_good_checkpoint(synthetic, tmp_path,
 @pytest.mark.parametrize("policy", ["mixed_bfloat16", "mixed_float16"])
 def test_mixed_precision_still_learns(synthetic, tmp_path, policy):
   _, pop = fit(synthetic, tmp_path / "pop", "mostpop")
-  try:
-    r, res = fit(synthetic, tmp_path / policy, "sasrec", epochs=8,
-                 mixed_precision=policy)
-    assert r.model.embedding.compute_dtype != "float32"
-    # the adversarial steps too: a NaN/Inf loss would raise TrainingError
-    fit(synthetic, tmp_path / f"adv-{policy}", "asasrec", epochs=2,
-        mixed_precision=policy)
-    fit(synthetic, tmp_path / f"adv-shared-{policy}", "asasrec", epochs=1,
-        mixed_precision=policy, adv_gamma="shared", adv_target="output",
-        adv_gamma_uses="target", adv_passes="one")
-    fit(synthetic, tmp_path / f"adv-authors-{policy}", "asasrec", epochs=1,
-        mixed_precision=policy, adv_target="output", adv_passes="one")
-  finally:
-    keras.mixed_precision.set_global_policy("float32")
+  r, res = fit(synthetic, tmp_path / policy, "sasrec", epochs=8,
+               mixed_precision=policy)
+  assert r.model.embedding.compute_dtype != "float32"
+  assert r.model.final_norm.compute_dtype == r.model.embedding.compute_dtype
+  # the policy is the model's own: Keras's global one is untouched
+  assert keras.mixed_precision.dtype_policy().name == "float32"
+  # the adversarial steps too: a NaN/Inf loss would raise TrainingError
+  fit(synthetic, tmp_path / f"adv-{policy}", "asasrec", epochs=2,
+      mixed_precision=policy)
+  fit(synthetic, tmp_path / f"adv-shared-{policy}", "asasrec", epochs=1,
+      mixed_precision=policy, adv_gamma="shared", adv_target="output",
+      adv_gamma_uses="target", adv_passes="one")
+  fit(synthetic, tmp_path / f"adv-authors-{policy}", "asasrec", epochs=1,
+      mixed_precision=policy, adv_target="output", adv_passes="one")
   losses = [h["train"]["loss"] for h in res["history"]]
   assert all(np.isfinite(losses))
   assert res["metrics"]["test"]["hr@10"] >= 2 * pop["metrics"]["test"]["hr@10"]
+
+
+def test_weights_a_last_step_turns_nan_are_never_saved(synthetic, tmp_path,
+                                                      monkeypatch):
+  """The loss is checked before each update, so the last step of an epoch
+  can leave NaN weights behind a finite loss: they must not reach the
+  checkpoint or best.weights.h5."""
+  from asasrec_tf.errors import TrainingError
+  from asasrec_tf.training import checkpoint
+  real = runner.compile_steps
+  calls = {"n": 0}
+
+  def poisoned(model, sampler, strategy=None):
+    plain, _ = real(model, sampler, strategy)
+
+    def step(batch):
+      logs = plain(batch)
+      calls["n"] += 1
+      if calls["n"] == 3 * sampler.steps_per_epoch:   # last step of epoch 3
+        model.item_table.assign(tf.fill(model.item_table.shape, np.nan))
+      return logs
+    return step, step
+
+  monkeypatch.setattr(runner, "compile_steps", poisoned)
+  with pytest.raises(TrainingError, match=r"non-finite weights after epoch 3 "
+                     r".*checkpoint of epoch 2 is kept.*lower --lr or"):
+    fit(synthetic, tmp_path, "sasrec", epochs=4)
+  assert json.load(open(tmp_path / "checkpoint.json"))["epoch"] == 2
+  model = factory.build("sasrec", synthetic, 20, hidden_units=32)
+  checkpoint.load(str(tmp_path), model)
+  assert all(np.isfinite(w.numpy()).all() for w in model.weights)
+
+
+def test_divergence_of_asasrec_names_its_step_size_flags(synthetic, tmp_path):
+  from asasrec_tf.errors import TrainingError
+  with pytest.raises(TrainingError, match=r"lower --lr, --adv_eps or "
+                     "--adv_reg"):
+    fit(synthetic, tmp_path, "asasrec", epochs=2, lr=1e30)

@@ -1,0 +1,380 @@
+"""The programs' command-line flags, in groups, and how a program runs.
+
+Only programs define absl flags (``main``, ``recommend``, ``export``,
+``robustness``, ``bench``, ``report`` and ``python -m asasrec_tf.data``):
+each calls the ``define_*_flags()`` functions of the groups it needs, as
+tensorflow/models does, and the ``*_from_flags()`` helpers turn parsed
+flags into the plain arguments and config dataclasses the library takes.
+Library modules define no flags.
+
+``run`` gives every program the same behaviour: ``--help`` prints the
+program's usage and its own flags by group, with defaults, and exits 0; a
+bad flag or input exits 2 with one line; a failed training exits 3; Ctrl-C
+exits 130 with a line saying what was kept.
+"""
+
+from __future__ import annotations
+
+import collections
+import hashlib
+import json
+import math
+import os
+import sys
+import textwrap
+from typing import Callable, Dict, List, Optional
+
+from absl import flags
+
+from asasrec_tf import errors
+
+FLAGS = flags.FLAGS
+
+# group title -> names of the flags this process defined in it, in order.
+_GROUPS: Dict[str, List[str]] = collections.OrderedDict()
+
+EXIT_INTERRUPTED = 130
+DATA_DIR_ENV = "ASASREC_DATA_DIR"
+
+
+def _cache_root() -> str:
+  base = os.environ.get("XDG_CACHE_HOME") or os.path.join(
+      os.path.expanduser("~"), ".cache")
+  return os.path.join(base, "asasrec_tf")
+
+
+def default_data_dir() -> str:
+  """$ASASREC_DATA_DIR, else the per-user cache (what --data_dir defaults
+  to, and where run_all.sh looks too)."""
+  return os.environ.get(DATA_DIR_ENV) or os.path.join(_cache_root(), "raw")
+
+
+def _flag(group: str, kind: str, name: str, default, help_text: str,
+          *args, **kwargs) -> None:
+  """Defines ``--name`` (once per process) and files it under ``group``.
+
+  Float flags also refuse NaN and infinities, which pass absl's bounds.
+  """
+  if name not in FLAGS:
+    getattr(flags, f"DEFINE_{kind}")(name, default, help_text, *args,
+                                     **kwargs)
+    if kind == "float":
+      flags.register_validator(
+          name, lambda v: v is None or math.isfinite(v),
+          message=f"--{name} must be a finite number")
+  names = _GROUPS.setdefault(group, [])
+  if name not in names:
+    names.append(name)
+
+
+def define_flag(group: str, kind: str, name: str, default, help_text: str,
+                *args, **kwargs) -> None:
+  """A program's own flag, shown under ``group`` in --help."""
+  _flag(group, kind, name, default, help_text, *args, **kwargs)
+
+
+# --- the groups --------------------------------------------------------------
+
+def define_data_flags() -> None:
+  from asasrec_tf.data import readers, registry
+  from asasrec_tf.data.dataset import SPLITS
+  g = "Data"
+  _flag(g, "enum", "dataset", registry.SYNTHETIC, list(registry.names()),
+        "Dataset to use. 'custom' (implied by --data_path) reads your own "
+        "file.")
+  _flag(g, "string", "data_dir", default_data_dir(),
+        f"Directory holding <dataset>/<raw file> (default: ${DATA_DIR_ENV} "
+        "if set, else the per-user cache).")
+  _flag(g, "string", "data_path", None,
+        "A custom interaction file (needs --data_format).")
+  _flag(g, "enum", "data_format", None, list(readers.FORMATS),
+        "Format of --data_path.")
+  _flag(g, "enum", "split", "loo_valid", list(SPLITS),
+        "loo_valid: last item test, second to last validation; loo: last "
+        "item test, no validation (the paper).")
+  _flag(g, "integer", "min_item_interactions", 0,
+        "Drop items with fewer interactions (0: keep all, as the paper's "
+        "data did).", lower_bound=0)
+  _flag(g, "bool", "drop_repeats", False,
+        "Drop an interaction that repeats the user's previous item (a "
+        "duplicated line); the statistics count them either way.")
+  _flag(g, "string", "cache_dir", os.path.join(_cache_root(), "processed"),
+        "Where preprocessed datasets are cached ('' disables).")
+  _flag(g, "bool", "download", True,
+        "Download a missing raw file when it has a public URL.")
+  _flag(g, "integer", "synthetic_users", 1000,
+        "Users of --dataset=synthetic.", lower_bound=1)
+  _flag(g, "integer", "synthetic_items", 300,
+        "Items of --dataset=synthetic.", lower_bound=4)
+  _flag(g, "integer", "synthetic_seed", 0, "Seed of --dataset=synthetic.")
+
+
+def define_model_flags() -> None:
+  from asasrec_tf.models import adversarial
+  from asasrec_tf.training import factory
+  from asasrec_tf.models.sasrec import (ADV_GAMMA_USES, ADV_GAMMAS,
+                                        ADV_PASSES, ADV_TARGETS)
+  g = "Model"
+  _flag(g, "enum", "model", "sasrec", list(factory.MODELS),
+        "Model to train: sasrec, asasrec (SASRec + SAO), mostpop, bpr "
+        "(BPR-MF), apr (BPR-MF + adversarial training).")
+  _flag(g, "integer", "hidden_units", 64, "Latent dimension d.",
+        lower_bound=1)
+  _flag(g, "integer", "num_blocks", 2, "Self-attention blocks.",
+        lower_bound=1)
+  _flag(g, "integer", "num_heads", 1, "Attention heads.", lower_bound=1)
+  _flag(g, "float", "dropout_rate", 0.5, "Dropout rate.", lower_bound=0.0,
+        upper_bound=0.99)
+  _flag(g, "string", "maxlen", "50", "Maximum sequence length n, or 'auto' "
+        "for min(mean training length, 50) (the authors' rule).")
+  _flag(g, "float", "lr", None, "Learning rate (default: 0.001 with Adam, "
+        "beta_2 = 0.98, for SASRec/ASASRec; 0.05 with Adagrad for "
+        "BPR/APR).", lower_bound=0.0)
+  _flag(g, "float", "adam_epsilon", 1e-8, "Adam's epsilon (SASRec/ASASRec): "
+        "1e-8 as TF1's AdamOptimizer in kang205/SASRec and the authors' "
+        "code; Keras's default is 1e-7.", lower_bound=0.0)
+  _flag(g, "enum", "mixed_precision", "none",
+        ["none", "mixed_float16", "mixed_bfloat16"],
+        "Compute in float16/bfloat16 with float32 variables and losses "
+        "(for accelerators; float16 adds loss scaling).")
+  g = "Adversary (ASASRec, APR)"
+  _flag(g, "float", "adv_eps", 0.5, "Perturbation size epsilon.",
+        lower_bound=0.0)
+  _flag(g, "float", "adv_reg", 1.0, "Weight lambda of the adversarial loss.",
+        lower_bound=0.0)
+  _flag(g, "enum", "adv_norm", "row", list(adversarial.NORMS),
+        "Normalise the gradient per item row or over the table.")
+  _flag(g, "enum", "adv_target", "both", list(ADV_TARGETS),
+        "ASASRec: where the perturbation goes: both (Eq. 9: input and output "
+        "item embeddings), output (the authors' code), input.")
+  _flag(g, "enum", "adv_gamma", "clean", list(ADV_GAMMAS),
+        "ASASRec: where the gradient Gamma comes from: clean (a pass of its "
+        "own with dropout off: Algorithm 1 and the authors' code), dropout "
+        "(a pass of its own with dropout on), shared (the clean training "
+        "pass's own backward, same dropout mask; saves a pass).")
+  _flag(g, "enum", "adv_gamma_uses", "all", list(ADV_GAMMA_USES),
+        "ASASRec: Gamma over every use of the item table, input and output "
+        "(all: the authors' code), or only where the perturbation goes "
+        "(target).")
+  _flag(g, "enum", "adv_passes", "two", list(ADV_PASSES),
+        "ASASRec: two: the clean and perturbed losses from forward passes "
+        "of their own; one: both from one dropout-on pass's hidden states "
+        "(the authors' code; needs --adv_target=output). The authors' step "
+        "is --adv_target=output --adv_passes=one.")
+
+
+def define_training_flags() -> None:
+  g = "Training"
+  _flag(g, "integer", "epochs", 200, "Training epochs (the authors ran "
+        "2,000).", lower_bound=0)
+  _flag(g, "integer", "eval_every", 10, "Evaluate every this many epochs.",
+        lower_bound=1)
+  _flag(g, "integer", "batch_size", 512, "Users per training batch.",
+        lower_bound=1)
+  _flag(g, "bool", "length_buckets", False, "SASRec/ASASRec: batch users of "
+        "similar length and cut the all-padding columns (the same losses, "
+        "much less work when most sequences are shorter than --maxlen; "
+        "batches are then not uniform samples).")
+  _flag(g, "bool", "target_first_item", False, "SASRec/ASASRec: also train "
+        "on each user's first item as the target of an all-padding input "
+        "(asasrec_tf 0.1; kang205/SASRec and the authors' code never do, "
+        "and skip users with one training item).")
+  _flag(g, "integer", "seed", 0, "Seed of weights, dropout and sampling.")
+  _flag(g, "integer", "pretrain_epochs", 0, "Epochs of plain training "
+        "before the adversarial term is switched on (ASASRec, APR).",
+        lower_bound=0)
+  _flag(g, "string", "init_checkpoint", None, "Start from a previous run: "
+        "a run directory (its last checkpoint: weights, optimizer state and "
+        "dropout RNG at the epoch it was written, and epochs are numbered on "
+        "from there, as the authors switch to ASASRec at a fixed epoch) or "
+        "a .weights.h5 file (e.g. RUN/best.weights.h5; epochs from 0).")
+  _flag(g, "bool", "init_optimizer", True, "With --init_checkpoint, also "
+        "restore the optimizer state (Adam's moments and step count), as the "
+        "authors' tf.train.Saver does; false starts a fresh optimizer. The "
+        "learning rate is always this run's.")
+  _flag(g, "integer", "patience", 0, "Stop after this many evaluations "
+        "without improvement of --select_metric (0: never stop early).",
+        lower_bound=0)
+  _flag(g, "bool", "deterministic", False, "Deterministic kernels "
+        "(tf.config.experimental.enable_op_determinism): two runs with the "
+        "same flags give identical results.")
+  g = "Run directory"
+  _flag(g, "string", "results_dir", "results/runs",
+        "Where run directories go.")
+  _flag(g, "string", "run_name", None, "Run directory name (default: "
+        "dataset, model, split, seed and a hash of the flags that change "
+        "results, so that rerunning a command resumes its run).")
+  _flag(g, "integer", "checkpoint_every", 1, "Write a resumable checkpoint "
+        "every this many epochs.", lower_bound=1)
+  _flag(g, "bool", "resume", True, "Continue from the run directory's "
+        "checkpoint (only if made with the same flags).")
+  _flag(g, "bool", "restart", False, "Discard what the run directory holds "
+        "(a checkpoint, perhaps unreadable, weights, results) and start the "
+        "run afresh.")
+
+
+def define_evaluation_flags() -> None:
+  from asasrec_tf.evaluation.ranking import CANDIDATES, NEGATIVE_SAMPLING
+  g = "Evaluation"
+  _flag(g, "enum", "candidates", "full", list(CANDIDATES),
+        "Rank against every item not in the history, or against sampled "
+        "negatives.")
+  _flag(g, "integer", "num_negatives", 100,
+        "Negatives per user when sampled.", lower_bound=1)
+  _flag(g, "enum", "negative_sampling", "uniform", list(NEGATIVE_SAMPLING),
+        "How sampled negatives are drawn.")
+  _flag(g, "list", "ks", ["10", "100"], "Cut-offs K of HR@K and NDCG@K.")
+  _flag(g, "enum", "select_on", "valid", ["valid", "test"],
+        "Which held-out item picks the best epoch; 'test' (what the paper "
+        "did) needs --split=loo and is labelled as such.")
+  _flag(g, "string", "select_metric", "ndcg@10",
+        "Metric that picks the best epoch, e.g. ndcg@10, hr@100.")
+  _flag(g, "integer", "eval_batch_size", 256, "Users scored at once.",
+        lower_bound=1)
+  _flag(g, "integer", "eval_seed", 0, "Seed of the sampled negatives (fixed "
+        "across epochs and models so runs are comparable).")
+
+
+def define_distribution_flags() -> None:
+  from asasrec_tf.training.distribution import STRATEGIES
+  _flag("Devices", "enum", "distribution", "none", list(STRATEGIES),
+        "none: one device; mirrored: all local GPUs (MirroredStrategy); "
+        "multi_worker: several machines (MultiWorkerMirroredStrategy, "
+        "configured by TF_CONFIG).")
+
+
+def define_serving_flags() -> None:
+  g = "Serving"
+  _flag(g, "string", "run_dir", None, "A run directory of asasrec_tf.main.")
+  _flag(g, "integer", "top_n", 10, "How many items to return per user or "
+        "history.", lower_bound=1)
+
+
+# --- parsed flags -> library arguments ----------------------------------------
+
+def data_from_flags():
+  """The dataset the data flags describe."""
+  from asasrec_tf.data import loader
+  return loader.load(dataset=FLAGS.dataset, data_dir=FLAGS.data_dir,
+                     data_path=FLAGS.data_path, data_format=FLAGS.data_format,
+                     split=FLAGS.split,
+                     min_item_interactions=FLAGS.min_item_interactions,
+                     drop_repeats=FLAGS.drop_repeats,
+                     cache_dir=FLAGS.cache_dir or None,
+                     allow_download=FLAGS.download,
+                     synthetic_users=FLAGS.synthetic_users,
+                     synthetic_items=FLAGS.synthetic_items,
+                     synthetic_seed=FLAGS.synthetic_seed,
+                     data_dir_hint=f"--data_dir or ${DATA_DIR_ENV}")
+
+
+def model_args_from_flags() -> Dict[str, object]:
+  """The model flags as keyword arguments of factory.build."""
+  return dict(
+      name=FLAGS.model, hidden_units=FLAGS.hidden_units,
+      num_blocks=FLAGS.num_blocks, num_heads=FLAGS.num_heads,
+      dropout_rate=FLAGS.dropout_rate, lr=FLAGS.lr,
+      adam_epsilon=FLAGS.adam_epsilon, adv_eps=FLAGS.adv_eps,
+      adv_reg=FLAGS.adv_reg, adv_target=FLAGS.adv_target,
+      adv_norm=FLAGS.adv_norm, adv_gamma=FLAGS.adv_gamma,
+      adv_gamma_uses=FLAGS.adv_gamma_uses, adv_passes=FLAGS.adv_passes,
+      mixed_precision=FLAGS.mixed_precision)
+
+
+def protocol_from_flags():
+  """The evaluation flags as a validated protocol.Protocol."""
+  from asasrec_tf.evaluation import protocol
+  try:
+    ks = tuple(int(k) for k in FLAGS.ks)
+  except ValueError:
+    raise errors.UserError(f"--ks must be a comma-separated list of "
+                           f"integers, got {','.join(FLAGS.ks)}") from None
+  if not ks or min(ks) < 1:
+    raise errors.UserError(f"--ks must be positive, got {','.join(FLAGS.ks)}")
+  p = protocol.Protocol(FLAGS.split, FLAGS.candidates, FLAGS.num_negatives,
+                        FLAGS.negative_sampling, ks, FLAGS.select_on,
+                        FLAGS.select_metric)
+  protocol.validate(p)
+  return p
+
+
+def train_config_from_flags():
+  """The training flags as a runner.TrainConfig."""
+  from asasrec_tf.training import runner
+  return runner.TrainConfig(epochs=FLAGS.epochs, eval_every=FLAGS.eval_every,
+                            pretrain_epochs=FLAGS.pretrain_epochs,
+                            patience=FLAGS.patience,
+                            select_on=FLAGS.select_on,
+                            select_metric=FLAGS.select_metric)
+
+
+def defined_flags() -> Dict[str, object]:
+  """Every flag this program defined through this module, with its value
+  (what results.json and run.json record)."""
+  names = sorted({n for group in _GROUPS.values() for n in group})
+  return {n: FLAGS[n].value for n in names}
+
+
+def run_id(values: Dict[str, object]) -> str:
+  """8 hex digits of a hash of ``values`` (JSON, sorted keys)."""
+  text = json.dumps(values, sort_keys=True, default=str)
+  return hashlib.sha256(text.encode()).hexdigest()[:8]
+
+
+# --- running a program -------------------------------------------------------
+
+HELP_ARGS = ("--help", "-help", "-h", "--helpshort", "-?")
+
+
+def help_text(usage: str) -> str:
+  """``usage`` (a program's docstring), then its flags by group."""
+  lines = [textwrap.dedent(usage).strip(), ""]
+  for group, names in _GROUPS.items():
+    lines.append(f"{group}:")
+    for name in names:
+      flag = FLAGS[name]
+      lines.append(f"  --{name} (default: {_shown(flag.default)})")
+      lines += textwrap.wrap(flag.help, width=76, initial_indent="      ",
+                             subsequent_indent="      ")
+    lines.append("")
+  lines.append("Flags may also come from a file: --flagfile=FILE (one "
+               "--flag=value a line); later flags override earlier ones.")
+  return "\n".join(lines) + "\n"
+
+
+def _shown(default) -> str:
+  if default is None:
+    return "none"
+  if isinstance(default, bool):
+    return "true" if default else "false"
+  if isinstance(default, (list, tuple)):
+    return ",".join(map(str, default)) or "''"
+  if isinstance(default, str):
+    return default or "''"
+  return str(default)
+
+
+def run(main: Callable[[List[str]], object], usage: str,
+        argv: Optional[List[str]] = None) -> None:
+  """Parses flags and runs ``main(argv)`` with the behaviour described in
+  the module doc."""
+  from absl import app
+  argv = list(sys.argv if argv is None else argv)
+  if any(a in HELP_ARGS for a in argv[1:]):
+    sys.stdout.write(help_text(usage))
+    sys.exit(0)
+
+  def parse(args):
+    try:
+      return FLAGS(args)
+    except flags.Error as e:
+      errors.fail(f"{e} (see --help)")
+
+  def interruptible(args):
+    try:
+      return errors.exit_on_user_error(main)(args)
+    except KeyboardInterrupt:
+      errors.fail("interrupted; a run resumes from its last checkpoint when "
+                  "its command is rerun", EXIT_INTERRUPTED)
+
+  app.run(interruptible, argv=argv, flags_parser=parse)

@@ -1,0 +1,141 @@
+"""Builds and compiles a model, and the sampler it learns from."""
+
+from __future__ import annotations
+
+import os
+from typing import Optional, Union
+
+import keras
+
+from asasrec_tf.data.dataset import SequenceDataset
+from asasrec_tf.data.sampler import PairSampler, TrainingSampler
+from asasrec_tf.errors import UserError
+from asasrec_tf.models.mf import APR, BPRMF
+from asasrec_tf.models.mostpop import MostPop
+from asasrec_tf.models.sasrec import ASASRec, SASRec
+from asasrec_tf.training.optimizers import DenseAdam, SparseAdagrad
+
+MODELS = ("sasrec", "asasrec", "mostpop", "bpr", "apr")
+SEQUENTIAL = ("sasrec", "asasrec")
+PAIRWISE = ("bpr", "apr")
+# The learning rates of the paper's baselines and of the authors' SASRec code.
+DEFAULT_LR = {"sasrec": 0.001, "asasrec": 0.001, "bpr": 0.05, "apr": 0.05}
+
+
+def check_maxlen(value: str) -> None:
+  """Validates a --maxlen value before any data is read."""
+  if value == "auto":
+    return
+  try:
+    maxlen = int(value)
+  except ValueError:
+    maxlen = 0
+  if maxlen < 1:
+    raise UserError(f"--maxlen must be a positive integer or 'auto', got "
+                    f"{value!r}")
+
+
+def resolve_maxlen(value: str, data: SequenceDataset) -> int:
+  """An integer --maxlen, or the authors' 'auto' rule for ``data``."""
+  check_maxlen(value)
+  return data.auto_maxlen() if value == "auto" else int(value)
+
+
+def check_step_memory(maxlen: int, batch_size: int, num_heads: int,
+                      num_blocks: int, limit_bytes: Optional[int] = None
+                      ) -> None:
+  """Refuses a SASRec step whose attention alone would not fit in memory.
+
+  Each block keeps [batch, heads, maxlen, maxlen] float32 logits, weights
+  and dropout mask for the backward pass; ``limit_bytes`` defaults to the
+  machine's physical memory.
+  """
+  if limit_bytes is None:
+    try:
+      limit_bytes = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError):
+      return
+  need = 3 * 4 * num_blocks * batch_size * num_heads * maxlen * maxlen
+  if need > limit_bytes:
+    raise UserError(f"--maxlen={maxlen}: a training step would need about "
+                    f"{need / 2**30:.0f} GiB for attention alone "
+                    f"(--batch_size={batch_size}, --num_heads={num_heads}, "
+                    f"--num_blocks={num_blocks}), more than the "
+                    f"{limit_bytes / 2**30:.0f} GiB of this machine; use a "
+                    "smaller --maxlen (or 'auto') or --batch_size")
+
+
+def build(name: str, data: SequenceDataset, maxlen: int, hidden_units: int = 64,
+          num_blocks: int = 2, num_heads: int = 1, dropout_rate: float = 0.5,
+          lr: Optional[float] = None, adv_eps: float = 0.5,
+          adv_reg: float = 1.0, adv_target: str = "both",
+          adv_norm: str = "row", mixed_precision: str = "none",
+          adv_gamma: str = "clean", adv_gamma_uses: str = "all",
+          adv_passes: str = "two", adam_epsilon: float = 1e-8) -> Union[SASRec, BPRMF, MostPop]:
+  """A compiled, built model (or MostPop, which needs no training).
+
+  ``lr`` None means the model's default (DEFAULT_LR). ``mixed_precision``
+  is the model's dtype policy ('none' = float32); Keras's global policy is
+  left alone.
+  """
+  dtype = "float32" if mixed_precision == "none" else mixed_precision
+  if name == "mostpop":
+    return MostPop(data.item_popularity())
+  lr = resolved_lr(name, lr)
+  if name in PAIRWISE:
+    cls = APR if name == "apr" else BPRMF
+    extra = (dict(adv_eps=adv_eps, adv_reg=adv_reg, adv_norm=adv_norm)
+             if name == "apr" else {})
+    model = cls(data.num_users, data.num_items, hidden_units=hidden_units,
+                dtype=dtype, **extra)
+    model.build_for_inputs()
+    model.compile(optimizer=SparseAdagrad(learning_rate=lr))
+    model.optimizer.build(model.trainable_variables)
+    return model
+  if hidden_units % num_heads:
+    raise UserError(f"--hidden_units={hidden_units} must be divisible by "
+                    f"--num_heads={num_heads}")
+  common = dict(hidden_units=hidden_units, num_blocks=num_blocks,
+                num_heads=num_heads, dropout_rate=dropout_rate, dtype=dtype)
+  if name == "sasrec":
+    model = SASRec(data.num_items, maxlen, **common)
+  elif name == "asasrec":
+    try:
+      model = ASASRec(data.num_items, maxlen, adv_eps=adv_eps, adv_reg=adv_reg,
+                      adv_target=adv_target, adv_norm=adv_norm,
+                      adv_gamma=adv_gamma, adv_gamma_uses=adv_gamma_uses,
+                      adv_passes=adv_passes, **common)
+    except ValueError as e:
+      raise UserError(f"ASASRec flags: {e}") from None
+  else:
+    raise UserError(f"--model must be one of {', '.join(MODELS)}, got {name!r}")
+  model.build_for_inputs()
+  optimizer = DenseAdam(learning_rate=lr, beta_2=0.98, epsilon=adam_epsilon)
+  if mixed_precision == "mixed_float16":
+    optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
+  model.compile(optimizer=optimizer)
+  # Create the optimizer's slots now, not inside the first traced step
+  # (which would make tf.function trace twice).
+  model.optimizer.build(model.trainable_variables)
+  return model
+
+
+def resolved_lr(name: str, lr: Optional[float]) -> Optional[float]:
+  """The learning rate ``build`` uses for ``name`` (None for MostPop)."""
+  if name == "mostpop":
+    return None
+  return DEFAULT_LR[name] if lr is None else lr
+
+
+def build_sampler(name: str, data: SequenceDataset, maxlen: int,
+                  batch_size: int, seed: int, length_buckets: bool = False,
+                  target_first_item: bool = False):
+  """The training-batch sampler ``name`` learns from (None for MostPop);
+  ``length_buckets`` and ``target_first_item`` apply to the sequential
+  models (see TrainingSampler)."""
+  if name in SEQUENTIAL:
+    return TrainingSampler(data, maxlen, batch_size, seed, length_buckets,
+                           target_first_item)
+  if name in PAIRWISE:
+    return PairSampler(data, batch_size, seed)
+  return None

@@ -1,0 +1,100 @@
+"""What every program shares: grouped --help, flag checks, Ctrl-C, and that
+only programs define flags."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from tests.conftest import REPO
+
+
+def program(name, *args, **kw):
+  return subprocess.run([sys.executable, "-m", name, *args],
+                        capture_output=True, text=True, cwd=REPO, timeout=300,
+                        **kw)
+
+
+def test_main_help_lists_its_own_flags_by_group_and_exits_0():
+  out = program("asasrec_tf.main", "--help")
+  assert out.returncode == 0, out.stderr[-2000:]
+  text = out.stdout
+  for group in ("Data:", "Model:", "Adversary (ASASRec, APR):", "Training:",
+                "Run directory:", "Evaluation:", "Devices:"):
+    assert group in text, group
+  assert "--adv_passes (default: two)" in text
+  assert "--epochs (default: 200)" in text
+  # not another program's flags, nor absl's
+  for other in ("--top_n", "--run_dir", "--robust_eps", "--helpxml",
+                "--only_check_args"):
+    assert other not in text, other
+  assert len(text.splitlines()) < 200
+
+
+@pytest.mark.parametrize("name,wanted", [
+    ("asasrec_tf.recommend", ("--run_dir", "--top_n", "--user", "--history")),
+    ("asasrec_tf.export", ("--run_dir", "--top_n", "--export_dir")),
+    ("asasrec_tf.robustness", ("--run_dir", "--robust_eps")),
+    ("asasrec_tf.report", ("--runs_dir", "--smoke")),
+    ("asasrec_tf.data", ("--dataset", "--data_dir")),
+])
+def test_every_program_has_a_help(name, wanted):
+  out = program(name, "--help")
+  assert out.returncode == 0, out.stderr[-2000:]
+  for flag in wanted:
+    assert flag in out.stdout, (name, flag)
+  assert "--epochs" not in out.stdout or name == "asasrec_tf.main"
+
+
+@pytest.mark.parametrize("flag", ["--lr=nan", "--dropout_rate=nan",
+                                  "--adv_eps=inf", "--adv_reg=inf",
+                                  "--adam_epsilon=nan"])
+def test_non_finite_floats_are_refused_naming_the_flag(flag, tmp_path):
+  out = program("asasrec_tf.main", flag, f"--results_dir={tmp_path}")
+  assert out.returncode == 2, out.stderr[-2000:]
+  name = flag.split("=")[0]
+  assert f"{name} must be a finite number" in out.stderr
+  assert "Traceback" not in out.stderr
+  assert os.listdir(tmp_path) == []
+
+
+def test_ctrl_c_exits_130_with_a_line_not_a_traceback(tmp_path):
+  proc = subprocess.Popen(
+      [sys.executable, "-m", "asasrec_tf.main", "--epochs=500",
+       "--synthetic_users=300", f"--results_dir={tmp_path}", "--run_name=r"],
+      cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+  deadline = time.time() + 240
+  while not (tmp_path / "r" / "checkpoint.json").exists():
+    assert time.time() < deadline and proc.poll() is None
+    time.sleep(0.1)
+  proc.send_signal(signal.SIGINT)
+  _, err = proc.communicate(timeout=120)
+  assert proc.returncode == 130
+  assert "interrupted; a run resumes from its last checkpoint" in err
+  assert "Traceback" not in err
+  assert (tmp_path / "r" / "checkpoint.json").exists()
+
+
+def test_library_packages_define_no_flags():
+  code = ("import importlib, pkgutil\n"
+          "from absl import flags\n"
+          "import asasrec_tf\n"
+          "for pkg in ('data', 'models', 'evaluation', 'training', 'report'):\n"
+          "  mod = importlib.import_module('asasrec_tf.' + pkg)\n"
+          "  for info in pkgutil.iter_modules(mod.__path__):\n"
+          "    if info.name != '__main__':\n"
+          "      importlib.import_module(f'asasrec_tf.{pkg}.{info.name}')\n"
+          "for name in ('cli', 'fileio', 'artifacts', 'errors', 'main',\n"
+          "             'recommend', 'export', 'robustness', 'bench'):\n"
+          "  importlib.import_module('asasrec_tf.' + name)\n"
+          "ours = [m for m in flags.FLAGS.flags_by_module_dict()\n"
+          "        if m.startswith('asasrec_tf')]\n"
+          "print(ours)\n")
+  out = subprocess.run([sys.executable, "-c", code], capture_output=True,
+                       text=True, cwd=REPO, timeout=300)
+  assert out.returncode == 0, out.stderr[-2000:]
+  # programs define theirs only when run, in define_flags()
+  assert out.stdout.strip().splitlines()[-1] == "[]"
