@@ -340,6 +340,15 @@ def table(rows, quick: bool) -> str:
   return "\n".join([head, "", *lines, "", *notes, *pipe, *profiles]) + "\n"
 
 
+def output_path(quick: bool, out=None) -> str:
+  """Where the table goes: --out if given, else results/bench.md, or for a
+  quick run the ignored results/quick/bench.md, so that a smoke run never
+  replaces the committed full table."""
+  if out is not None:
+    return out
+  return "results/quick/bench.md" if quick else "results/bench.md"
+
+
 def main(argv):
   del argv
   if FLAGS.case:
@@ -365,9 +374,7 @@ def main(argv):
     rows.append(json.loads(out.stdout.strip().splitlines()[-1]))
   text = table(rows, FLAGS.quick)
   print(text)
-  out = FLAGS.out
-  if out is None:
-    out = "results/quick/bench.md" if FLAGS.quick else "results/bench.md"
+  out = output_path(FLAGS.quick, FLAGS.out)
   if out:
     from asasrec_tf.fileio import atomic_write_text
     atomic_write_text(out, text)

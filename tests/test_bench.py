@@ -5,6 +5,12 @@ import tensorflow as tf
 from asasrec_tf import bench
 
 
+def test_a_quick_bench_never_overwrites_the_committed_table():
+  assert bench.output_path(quick=False) == "results/bench.md"
+  assert bench.output_path(quick=True) == "results/quick/bench.md"
+  assert bench.output_path(quick=True, out="x.md") == "x.md"
+
+
 def test_flops_by_hand():
   # batch 2, maxlen 3, d 4, 1 block, 5 items:
   # block = 2*2*3*4*4*5 + 2*2*3*3*4*2 = 960 + 288 = 1248; logits 2*2*3*4*2 = 96

@@ -65,3 +65,17 @@ def test_cli_json_and_errors(finished_runs):
   strict = cli(f"--run_dir={finished_runs['sasrec']}", "--history=99999",
                "--strict")
   assert strict.returncode == 2 and "Traceback" not in strict.stderr
+
+
+def test_text_output_has_headers_and_says_whose_history(finished_runs):
+  served = Served(finished_runs["sasrec"])
+  user = served.user_ids[2]
+  out = cli(f"--run_dir={finished_runs['sasrec']}", f"--user={user}",
+            "--top_n=3")
+  assert out.returncode == 0, out.stderr[-2000:]
+  lines = out.stdout.splitlines()
+  n = len(served.user_history(2))
+  assert lines[0].startswith(f"user {user}: {n} known items, the last: ")
+  assert lines[0].endswith("(scored by sasrec)")
+  assert lines[1].split() == ["rank", "item", "score"]
+  assert [line.split()[0] for line in lines[2:]] == ["1", "2", "3"]

@@ -1,6 +1,7 @@
 """run_all.sh end to end on the synthetic data (quick mode), and its
 argument checking."""
 
+import json
 import os
 import subprocess
 
@@ -30,31 +31,47 @@ def test_bad_arguments_exit_2(arg, message):
 def test_help_lists_the_options():
   out = _run_all("--help")
   assert out.returncode == 0
-  for option in ("--datasets", "--models", "--data_dir", "--quick", "--force"):
+  for option in ("--datasets", "--models", "--data_dir", "--quick", "--force",
+                 "--ablation", "--pre_epochs", "--bpr_pre_epochs"):
     assert option in out.stdout
 
 
 @pytest.mark.slow
 def test_quick_run_builds_every_table_and_resumes(tmp_path):
   args = ("--quick", "--datasets=synthetic,yelp",
-          "--models=mostpop,sasrec,asasrec", "--protocols=paper",
+          "--models=mostpop,sasrec,asasrec,asasrec-authors", "--protocols=paper",
           f"--data_dir={tmp_path / 'no-data'}", f"--out={tmp_path / 'out'}")
   out = _run_all(*args)
   assert out.returncode == 0, out.stdout + out.stderr
   assert "data not available" in out.stdout and "yelp" in out.stdout
   runs = sorted(n for n in os.listdir(tmp_path / "out" / "runs")
                 if not n.endswith(".log"))
-  assert runs == ["synthetic-paper-asasrec", "synthetic-paper-mostpop",
-                  "synthetic-paper-sasrec", "synthetic-paper-sasrec-pre"]
+  assert runs == ["synthetic-paper-asasrec", "synthetic-paper-asasrec-authors",
+                  "synthetic-paper-mostpop", "synthetic-paper-sasrec",
+                  "synthetic-paper-sasrec-pre"]
+  authors = json.load(open(tmp_path / "out" / "runs" /
+                           "synthetic-paper-asasrec-authors" / "results.json"))
+  assert (authors["flags"]["adv_target"], authors["flags"]["adv_passes"]) == (
+      "output", "one")
+  # continued from the -pre run's last checkpoint, epochs numbered on
+  assert authors["start_epoch"] == 2 and authors["init"]["optimizer"]
   for name in ("table2.md", "table2.csv", "robustness.md",
                "figure2_synthetic.png"):
     assert os.path.isfile(tmp_path / "out" / name), name
   table = (tmp_path / "out" / "table2.md").read_text()
   assert "| Yelp | data not available offline |" in table
+  # every file of a quick run says it is a smoke test, and where it read
+  for name in ("table2.md", "robustness.md"):
+    text = (tmp_path / "out" / name).read_text()
+    assert "(SMOKE TEST, not a result)" in text.splitlines()[0], name
+    assert "say nothing about the paper" in text
+  assert (tmp_path / "out" / "table2.csv").read_text().startswith(
+      "# **SMOKE TEST**")
+  assert f"`{tmp_path / 'out' / 'runs'}/*/results.json`" in table
   assert "Synthetic HR@100" in table
-  assert "runs finished: 4; skipped (done before): 0; failed: 0" in out.stdout
+  assert "runs finished: 5; skipped (done before): 0; failed: 0" in out.stdout
   # Second time: every finished run is skipped.
   again = _run_all(*args)
   assert again.returncode == 0, again.stdout + again.stderr
-  assert "runs finished: 0; skipped (done before): 4; failed: 0" in \
+  assert "runs finished: 0; skipped (done before): 5; failed: 0" in \
       again.stdout

@@ -28,15 +28,12 @@ STATE = "checkpoint.json"
 
 
 def rng_variables(model) -> List[keras.Variable]:
-  """State variables of the model's dropout seed generators (not in weights)."""
-  out = []
+  """State variables of the model's dropout seed generators: what Keras
+  counts among a model's ``variables`` but not its ``weights``."""
   if not isinstance(model, keras.Model):
-    return out
-  for layer in model._flatten_layers(include_self=True):  # pylint: disable=protected-access
-    generator = getattr(layer, "seed_generator", None)
-    if generator is not None:
-      out.append(generator.state)
-  return out
+    return []
+  weights = {id(w) for w in model.weights}
+  return [v for v in model.variables if id(v) not in weights]
 
 
 def save(run_dir: str, model, epoch: int, state: Dict[str, object],

@@ -40,7 +40,8 @@ class SparseAdagrad(keras.optimizers.Adagrad):
 
 @keras.saving.register_keras_serializable("asasrec_tf")
 class DenseAdam(keras.optimizers.Adam):
-  """Adam that sums repeated rows of IndexedSlices gradients first."""
+  """Adam that densifies IndexedSlices gradients first (converting them to a
+  dense tensor adds up the rows of repeated items)."""
 
   def update_step(self, gradient, variable, learning_rate):
     if isinstance(gradient, tf.IndexedSlices):

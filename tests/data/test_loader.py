@@ -141,3 +141,39 @@ def test_cli_errors_exit_2_without_traceback(args, fragment):
   assert out.returncode == 2
   assert fragment in out.stderr
   assert "Traceback" not in out.stderr
+
+
+def test_a_truncated_cache_entry_is_rebuilt(tmp_path, capsys):
+  raw = tmp_path / "d.txt"
+  raw.write_text("".join(f"{u} {i}\n" for u in range(5) for i in range(1, 5)))
+  cache = tmp_path / "cache"
+  first = loader.load(data_path=str(raw), data_format="sasrec",
+                      cache_dir=str(cache))
+  (entry,) = os.listdir(cache)
+  with open(cache / entry, "r+b") as f:
+    f.truncate(40)           # a zip cut short: BadZipFile, not OSError
+  again = loader.load(data_path=str(raw), data_format="sasrec",
+                      cache_dir=str(cache))
+  assert again.stats() == first.stats()
+  assert "ignoring unreadable cache entry" in capsys.readouterr().err
+  # ...and the entry was written again, whole
+  assert loader.load(data_path=str(raw), data_format="sasrec",
+                     cache_dir=str(cache)).stats() == first.stats()
+
+
+def test_repeated_lines_are_counted_and_can_be_dropped(tmp_path):
+  # user 1: 5 5 6 7 7 (two lines repeat the one before); user 2: 8 9 8
+  raw = tmp_path / "d.txt"
+  raw.write_text("1 5\n1 5\n1 6\n1 7\n1 7\n2 8\n2 9\n2 8\n")
+  kept = loader.load(data_path=str(raw), data_format="sasrec", split="loo_valid")
+  assert kept.stats()["repeats"] == 2 and not kept.stats()["repeats_dropped"]
+  # kept: the test item (7) repeats the validation item (7)
+  assert kept.item_ids[kept.test_items[0]] == kept.item_ids[
+      kept.valid_items[0]] == 7
+  dropped = loader.load(data_path=str(raw), data_format="sasrec",
+                        split="loo_valid", drop_repeats=True)
+  assert dropped.stats()["repeats"] == 2 and dropped.stats()["repeats_dropped"]
+  assert dropped.stats()["interactions"] == 6
+  # user 1 is now 5 6 7: validation 6, test 7
+  assert [dropped.item_ids[i] for i in (dropped.valid_items[0],
+                                        dropped.test_items[0])] == [6, 7]
