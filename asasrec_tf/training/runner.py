@@ -81,8 +81,9 @@ def save_weights(model: keras.Model, path: str) -> None:
   (.weights.h5) atomically, after checking the disk has room for them."""
   variables = list(model.weights) + list(
       model.optimizer.variables if model.optimizer else [])
-  size = sum(int(np.prod(v.shape)) * v.dtype.size if hasattr(v.dtype, "size")
-             else int(np.prod(v.shape)) * 4 for v in variables)
+  # Variables are float32 (mixed precision keeps them so): 4 bytes each,
+  # twice over for h5's overhead and the file being replaced.
+  size = 4 * sum(int(np.prod(v.shape)) for v in variables)
   require_free_space(path, 2 * size + (1 << 20))
   atomic_write(path, lambda tmp: model.save_weights(tmp, overwrite=True),
                suffix=".weights.h5")
