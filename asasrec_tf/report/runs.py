@@ -7,13 +7,14 @@ import io
 import json
 import os
 import shutil
+import zipfile
 from typing import Dict, Optional, Tuple
 
 import numpy as np
 
 from asasrec_tf.fileio import atomic_write_bytes
 from asasrec_tf.errors import UserError
-from asasrec_tf.evaluation import significance
+from asasrec_tf.evaluation import metrics, significance
 
 RESULTS = "results.json"
 PER_USER = "test_per_user.npz"
@@ -33,13 +34,16 @@ class Run:
     return self.results.get("metrics", {}).get("test", {}).get(metric)
 
   def per_user(self, metric: str) -> Tuple[np.ndarray, np.ndarray]:
-    """(original user ids, [n] per-user ``metric``) of the selected epoch."""
+    """(original user ids, [n] per-user ``metric``) of the selected epoch,
+    read or, in an archive that keeps only the ranks, computed from them."""
     path = os.path.join(self.path, PER_USER)
     try:
       with np.load(path, allow_pickle=False) as z:
         users = z["user_ids"] if "user_ids" in z else z["users"]
-        return users, z[metric]
-    except (OSError, KeyError, ValueError) as e:
+        if metric in z:
+          return users, z[metric]
+        return users, metrics.per_user(z["ranks"], z["ks"].tolist())[metric]
+    except (OSError, KeyError, ValueError, zipfile.BadZipFile) as e:
       raise UserError(f"{path}: cannot read per-user {metric} ({e})") from None
 
 
@@ -74,9 +78,10 @@ def compare(a: Run, b: Run, metric: str) -> significance.PairedTest:
 
 def archive(run: Run, dest_dir: str) -> str:
   """Copies what the report needs of ``run`` into ``dest_dir/<name>/``:
-  results.json, robustness.json if measured, and the per-user test metrics
-  compressed, so that tables and significance marks can be rebuilt from the
-  archive alone (``--runs_dir=<dest_dir>``)."""
+  results.json, robustness.json if measured, and the per-user test ranks
+  (compressed; every per-user metric follows from them), so that tables
+  and significance marks can be rebuilt from the archive alone
+  (``--runs_dir=<dest_dir>``)."""
   target = os.path.join(dest_dir, run.name)
   os.makedirs(target, exist_ok=True)
   for name in ARCHIVED:
@@ -85,8 +90,9 @@ def archive(run: Run, dest_dir: str) -> str:
   source = os.path.join(run.path, PER_USER)
   if os.path.isfile(source):
     with np.load(source, allow_pickle=False) as z:
-      arrays = {k: z[k] for k in z.files}
+      kept = {"user_ids": z["user_ids"], "ks": z["ks"],
+              "ranks": z["ranks"].astype(np.int32)}
     buf = io.BytesIO()
-    np.savez_compressed(buf, **arrays)
+    np.savez_compressed(buf, **kept)
     atomic_write_bytes(os.path.join(target, PER_USER), buf.getvalue())
   return target

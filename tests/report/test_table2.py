@@ -110,3 +110,29 @@ def test_p_values_print_readably():
   assert table2._p(0.0) == "< 1e-300"
   assert table2._p(2.2e-6) == "2.2e-06"
   assert table2._p(0.0412) == "0.041"
+
+
+def test_the_archive_keeps_ranks_and_rebuilds_the_same_tables(tmp_path):
+  from asasrec_tf.report import runs as runs_module
+  from asasrec_tf.evaluation import metrics
+  runs_dir = tmp_path / "runs"
+  ranks = {"sasrec": [0, 3, 12, 150, 7], "asasrec": [0, 1, 9, 20, 2]}
+  for model, r in ranks.items():
+    per_user = metrics.per_user(np.array(r), (10, 100))
+    make_run(runs_dir, f"video-paper-{model}", per_user)
+    # make_run's ranks are zeros: store the real ones, as the evaluator does
+    path = runs_dir / f"video-paper-{model}" / "test_per_user.npz"
+    np.savez(path, users=np.arange(5), user_ids=np.arange(100, 105),
+             ranks=np.array(r), ks=np.array([10, 100]), **per_user)
+  found = runs_module.load_runs(str(runs_dir))
+  for run in found.values():
+    runs_module.archive(run, str(tmp_path / "archive"))
+  archived = runs_module.load_runs(str(tmp_path / "archive"))
+  with np.load(tmp_path / "archive" / "video-paper-sasrec" /
+               "test_per_user.npz") as z:
+    assert sorted(z.files) == ["ks", "ranks", "user_ids"]
+  # NDCG@10 of ranks 0 3 12 150 7: (1 + 1/log2(5) + 0 + 0 + 1/log2(9)) / 5
+  users, ndcg = archived["video-paper-sasrec"].per_user("ndcg@10")
+  np.testing.assert_allclose(ndcg.mean(), (1 + 1 / np.log2(5) +
+                                           1 / np.log2(9)) / 5)
+  assert table2.markdown(archived, []) == table2.markdown(found, [])
