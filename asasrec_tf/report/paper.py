@@ -18,7 +18,8 @@ BASE_OF = {m: base for base, advs in GROUPS for m in (base, *advs)}
 MODEL_NAMES = {"mostpop": "MostPop", "bpr": "BPR", "apr": "APR",
                "sasrec": "SASRec", "asasrec": "ASASRec (Eq. 9)",
                "asasrec-authors": "ASASRec (authors' step)"}
-# The paper's row each of our rows is compared with.
+# The paper's own rows, and the paper's row each of ours is compared with.
+PAPER_MODELS = ("mostpop", "bpr", "apr", "sasrec", "asasrec")
 PAPER_ROW = {m: m for m in MODELS}
 PAPER_ROW["asasrec-authors"] = "asasrec"
 

@@ -155,14 +155,15 @@ def missing_markdown(runs: Dict[str, Run], unavailable: Sequence[str]) -> str:
       continue
     ref = paper.TABLE2[d]
     rows.append(f"| {paper.DATASET_NAMES[d]} | {st} | " + " | ".join(
-        f"{ref[paper.PAPER_ROW[m]][0]:.4f} / {ref[paper.PAPER_ROW[m]][1]:.4f}"
-        for m in paper.MODELS) + " |")
+        f"{ref[m][0]:.4f} / {ref[m][1]:.4f}" for m in paper.PAPER_MODELS)
+        + " |")
   if not rows:
     return ""
   return ("Datasets of Table 2 without our numbers (the paper's HR@100 / "
           "NDCG@100 for reference):\n\n| Dataset | ours | "
-          + " | ".join(paper.MODEL_NAMES[m] for m in paper.MODELS)
-          + " |\n|" + "---|" * (2 + len(paper.MODELS)) + "\n"
+          + " | ".join(paper.MODEL_NAMES[m].split(" (")[0]
+                       for m in paper.PAPER_MODELS)
+          + " |\n|" + "---|" * (2 + len(paper.PAPER_MODELS)) + "\n"
           + "\n".join(rows) + "\n\n")
 
 
