@@ -50,6 +50,7 @@ class Served:
   """A loaded run: id maps, histories and the model with its best weights."""
 
   def __init__(self, run_dir: str):
+    self.run_dir = run_dir
     for name in (SERVING, MODEL):
       if not os.path.isfile(os.path.join(run_dir, name)):
         raise UserError(f"--run_dir: {run_dir} has no {name}; is it a run "

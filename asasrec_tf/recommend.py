@@ -66,6 +66,10 @@ def recommend(served: Served, user=None, history: List[str] = None,
   if len(items) or internal_user is not None:
     scores = served.scores(items, internal_user)
     source = served.model_name
+    if not np.isfinite(scores[1:]).all():
+      raise errors.UserError(f"{served.run_dir}: the model scores items as "
+                             "NaN or infinite (its weights are not finite; "
+                             "retrain it)")
   else:
     scores = served.popularity.astype(np.float64)
     source = "popularity"

@@ -79,3 +79,17 @@ def test_text_output_has_headers_and_says_whose_history(finished_runs):
   assert lines[0].endswith("(scored by sasrec)")
   assert lines[1].split() == ["rank", "item", "score"]
   assert [line.split()[0] for line in lines[2:]] == ["1", "2", "3"]
+
+
+def test_a_model_with_non_finite_weights_is_refused(finished_runs, tmp_path):
+  import shutil
+  import tensorflow as tf
+  run = tmp_path / "run"
+  shutil.copytree(finished_runs["sasrec"], run)
+  served = Served(str(run))
+  served.model.item_table.assign(tf.fill(served.model.item_table.shape,
+                                         float("nan")))
+  served.model.save_weights(str(run / "best.weights.h5"))
+  out = cli(f"--run_dir={run}", "--history=3,7")
+  assert out.returncode == 2 and "NaN or infinite" in out.stderr
+  assert "Traceback" not in out.stderr

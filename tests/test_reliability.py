@@ -96,4 +96,5 @@ def test_divergence_exits_3_naming_epoch_and_step(tmp_path):
   assert out.returncode == 3
   assert "non-finite loss at epoch 1, step" in out.stderr
   assert "Traceback" not in out.stderr
-  assert not (tmp_path / "r" / "results.json").exists()
+  # it failed before its first checkpoint: no directory, no empty .lock
+  assert not (tmp_path / "r").exists()
