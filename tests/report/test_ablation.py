@@ -65,8 +65,27 @@ def test_markdown_says_what_each_difference_did(found):
   assert "leaves the gain where the authors' step has it" in md
 
 
+def test_gain_by_a_shorter_budget_comes_from_the_history(tmp_path):
+  from tests.report.fake_runs import history
+  # SASRec: 0.10 0.10 0.10; ASASRec dips then passes it: 0.05 0.11 0.20
+  make_run(tmp_path, "video-paper-sasrec", {"ndcg@100": [0.1, 0.12]},
+           history([0.10, 0.10, 0.10], every=50, start=1000),
+           start_epoch=1000)
+  make_run(tmp_path, "video-paper-asasrec-authors", {"ndcg@100": [0.2, 0.18]},
+           history([0.05, 0.11, 0.20], every=50, start=1000),
+           start_epoch=1000, model="asasrec")
+  found = runs.load_runs(str(tmp_path))
+  assert ablation.best_by(found["video-paper-asasrec-authors"], 100) == 0.11
+  (authors,) = [r for r in ablation.group(found, "video", "paper")
+                if r.row.run == "asasrec-authors"]
+  # by epoch 1100 the best are 0.11 and 0.10: +10 %; the selected epochs'
+  # per-user means are 0.19 and 0.11: +72.7 %
+  assert authors.short_gain == pytest.approx(0.10)
+  assert authors.gain == pytest.approx(0.19 / 0.11 - 1)
+
+
 def test_no_ablation_runs_no_file(tmp_path):
   make_run(tmp_path, "video-paper-sasrec", {"ndcg@100": [0.1, 0.2]})
-  make_run(tmp_path, "video-paper-asasrec-authors", {"ndcg@100": [0.2, 0.2]},
+  make_run(tmp_path, "video-paper-asasrec-authors", {"ndcg@100": [0.2, 0.18]},
            model="asasrec")
   assert ablation.markdown(runs.load_runs(str(tmp_path))) == ""
