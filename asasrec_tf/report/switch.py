@@ -90,7 +90,7 @@ def plot(runs: Dict[str, Run], dataset: str, out_dir: str,
   ax.set_ylabel(f"test {METRIC.upper()}")
   ax.grid(alpha=0.3)
   ax.legend(fontsize=8)
-  note = "" if dataset in logs else " (no authors' log across the switch)"
+  note = "" if dataset in logs else "\n(the authors logged no run across it)"
   ax.set_title(f"{title + ': ' if title else ''}"
                f"{paper.DATASET_NAMES[dataset]}, paper protocol: the "
                f"switch to the adversary{note}", fontsize=10)
