@@ -108,15 +108,15 @@ class Result:
 
 def best_by(run: Run, epochs: int) -> Optional[float]:
   """Best test METRIC of the evaluations up to ``epochs`` after the run's
-  start (None unless every evaluation recorded the test metric, as under
-  the paper's protocol)."""
-  start = run.results.get("start_epoch", 0)
-  values = [rec.get("test", {}).get(METRIC)
-            for rec in run.results.get("history") or []
-            if rec["epoch"] <= start + epochs]
-  if not values or None in values:
+  start: what a continuation that short would have reported. Only for runs
+  that select on test (the paper's protocol); for one that selects on
+  validation this would be a selection on test, so None."""
+  if run.results.get("selected_on") != "test":
     return None
-  return max(values)
+  start = run.results.get("start_epoch", 0)
+  epochs_seen, values = run.curve(METRIC, "test")
+  kept = [v for e, v in zip(epochs_seen, values) if e <= start + epochs]
+  return max(kept) if kept else None
 
 
 def _last(run: Run) -> Optional[float]:

@@ -25,16 +25,6 @@ COLOURS = {"bpr": "tab:blue", "apr": "tab:blue", "sasrec": "tab:red",
 Curve = Tuple[List[int], List[float]]
 
 
-def curve(run: Run, metric: str, target: Optional[str] = None) -> Curve:
-  """(epochs, values) of ``metric`` on ``target`` (default: the run's
-  selection target)."""
-  target = target or run.results.get("selected_on", "test")
-  points = [(rec["epoch"], rec[target][metric])
-            for rec in run.results.get("history", [])
-            if target in rec and metric in rec[target]]
-  return [p[0] for p in points], [p[1] for p in points]
-
-
 def curves(runs: Dict[str, Run], dataset: str, protocol: str,
            metric: str) -> Dict[str, Curve]:
   """{model: curve} of every model of a group with a ``-pre`` run, each
@@ -44,12 +34,12 @@ def curves(runs: Dict[str, Run], dataset: str, protocol: str,
     pre = runs.get(paper.run_name(dataset, protocol, base, "pre"))
     if pre is None:
       continue
-    pre_x, pre_y = curve(pre, metric)
+    pre_x, pre_y = pre.curve(metric)
     for model in (base, *advs):
       run = runs.get(paper.run_name(dataset, protocol, model))
       if run is None:
         continue
-      x, y = curve(run, metric)
+      x, y = run.curve(metric)
       joined_x = pre_x + x if model == base else pre_x[-1:] + x
       joined_y = pre_y + y if model == base else pre_y[-1:] + y
       out[model] = (joined_x, joined_y)

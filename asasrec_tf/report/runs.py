@@ -8,7 +8,7 @@ import json
 import os
 import shutil
 import zipfile
-from typing import Dict, Optional, Tuple
+from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 
@@ -32,6 +32,16 @@ class Run:
 
   def test_metric(self, metric: str) -> Optional[float]:
     return self.results.get("metrics", {}).get("test", {}).get(metric)
+
+  def curve(self, metric: str,
+            target: Optional[str] = None) -> Tuple[List[int], List[float]]:
+    """(epochs, values) of ``metric`` on ``target`` over the run's
+    evaluations (default target: the one the run selects on)."""
+    target = target or self.results.get("selected_on", "test")
+    points = [(rec["epoch"], rec[target][metric])
+              for rec in self.results.get("history", [])
+              if target in rec and metric in rec[target]]
+    return [p[0] for p in points], [p[1] for p in points]
 
   def per_user(self, metric: str) -> Tuple[np.ndarray, np.ndarray]:
     """(original user ids, [n] per-user ``metric``) of the selected epoch,

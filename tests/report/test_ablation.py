@@ -84,6 +84,18 @@ def test_gain_by_a_shorter_budget_comes_from_the_history(tmp_path):
   assert authors.gain == pytest.approx(0.19 / 0.11 - 1)
 
 
+def test_no_gain_by_a_shorter_budget_for_a_run_selected_on_validation(
+    tmp_path):
+  from tests.report.fake_runs import history
+  # Its history records test metrics too (as the runner's does under the
+  # clean protocol), but taking their best would select on test.
+  make_run(tmp_path, "video-clean-asasrec-authors", {"ndcg@100": [0.2]},
+           history([0.05, 0.11], every=50, start=1000), start_epoch=1000,
+           selected_on="valid", model="asasrec")
+  found = runs.load_runs(str(tmp_path))
+  assert ablation.best_by(found["video-clean-asasrec-authors"], 100) is None
+
+
 def test_no_ablation_runs_no_file(tmp_path):
   make_run(tmp_path, "video-paper-sasrec", {"ndcg@100": [0.1, 0.2]})
   make_run(tmp_path, "video-paper-asasrec-authors", {"ndcg@100": [0.2, 0.18]},
