@@ -136,3 +136,31 @@ def test_the_archive_keeps_ranks_and_rebuilds_the_same_tables(tmp_path):
   np.testing.assert_allclose(ndcg.mean(), (1 + 1 / np.log2(5) +
                                            1 / np.log2(9)) / 5)
   assert table2.markdown(archived, []) == table2.markdown(found, [])
+
+
+def test_clean_protocol_has_its_own_table_without_the_papers_numbers(tmp_path):
+  # Selected on validation: the paper's numbers (selected on test) are not
+  # comparable, so none is printed beside ours; the @10 columns are added.
+  per_user = {"hr@10": [1.0, 0.0, 1.0, 1.0], "ndcg@10": [0.5, 0.0, 0.25, 1.0],
+              "hr@100": [1.0, 1.0, 1.0, 1.0],
+              "ndcg@100": [0.5, 0.2, 0.25, 1.0]}
+  make_run(tmp_path, "video-clean-sasrec", per_user, selected_on="valid")
+  better = dict(per_user, **{"ndcg@100": [0.6, 0.3, 0.35, 1.0]})
+  make_run(tmp_path, "video-clean-asasrec", better, selected_on="valid")
+  md = table2.markdown(runs.load_runs(str(tmp_path)), [])
+  clean = md.split("## (b)")[1].split("##")[0]
+  assert "| Model | Video HR@10 | Video NDCG@10 | Video HR@100 | " \
+         "Video NDCG@100 |" in clean
+  # Means: HR@10 3/4 = 0.75; NDCG@10 (0.5 + 0 + 0.25 + 1) / 4 = 0.4375;
+  # NDCG@100 SASRec (0.5 + 0.2 + 0.25 + 1) / 4 = 0.4875, ASASRec 0.5625.
+  assert "| SASRec | **0.7500** | **0.4375** | **1.0000** | 0.4875 |" in clean
+  assert "| ASASRec (Eq. 9) | 0.7500 | 0.4375 | 1.0000 | **0.5625** |" in clean
+  assert "(0.0853)" not in clean
+  # Differences 0.1, 0.1, 0.1, 0: mean 0.075, sd 0.05, t = 0.075 / (0.05 / 2)
+  # = 3.0 with 3 df: p = 0.058, not significant, so no star.
+  assert "Video NDCG@100 ASASRec (Eq. 9) vs SASRec 0.058" in clean
+  assert "**0.5625**\\*" not in clean
+  # The gain row names the protocol: 0.5625 / 0.4875 - 1 = +15.4 %.
+  assert ("| Video | clean | ASASRec (Eq. 9) | 0.4875 | 0.5625 | +15.4 % | "
+          "0.058 |") in md
+  assert "| video-clean-asasrec | 0 + 0 | 0 | no | valid |" in md
