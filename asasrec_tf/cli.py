@@ -10,18 +10,24 @@ Library modules define no flags.
 ``run`` gives every program the same behaviour: ``--help`` prints the
 program's usage and its own flags by group, with defaults, and exits 0; a
 bad flag or input exits 2 with one line; a failed training exits 3; Ctrl-C
-exits 130 with a line saying what was kept.
+exits 130 with a line saying what was kept. Ctrl-C is never lost: Python
+drops an exception raised in a finalizer (``__del__``, ``weakref.finalize``),
+and TensorFlow runs finalizers every epoch, so an interrupt that lands in
+one is raised again a moment later, outside it.
 """
 
 from __future__ import annotations
 
+import _thread
 import collections
 import hashlib
 import json
 import math
 import os
+import signal
 import sys
 import textwrap
+import threading
 from typing import Callable, Dict, List, Optional
 
 from absl import flags
@@ -354,6 +360,32 @@ def _shown(default) -> str:
   return str(default)
 
 
+# How long a Ctrl-C that landed in a finalizer waits before it is raised again.
+_REDELIVER_SECONDS = 0.05
+
+
+def _in_finalizer(frame) -> bool:
+  """Whether ``frame`` runs inside a ``__del__`` or under the ``weakref``
+  module (``weakref.finalize``, weak dictionaries' callbacks), where Python
+  would print a raised KeyboardInterrupt and go on."""
+  while frame is not None:
+    if (frame.f_code.co_name == "__del__" or
+        frame.f_globals.get("__name__") == "weakref"):
+      return True
+    frame = frame.f_back
+  return False
+
+
+def _on_ctrl_c(signum, frame) -> None:
+  """SIGINT handler: KeyboardInterrupt, deferred while a finalizer runs."""
+  if _in_finalizer(frame):
+    timer = threading.Timer(_REDELIVER_SECONDS, _thread.interrupt_main)
+    timer.daemon = True
+    timer.start()
+    return
+  raise KeyboardInterrupt
+
+
 def run(main: Callable[[List[str]], object], usage: str,
         argv: Optional[List[str]] = None) -> None:
   """Parses flags and runs ``main(argv)`` with the behaviour described in
@@ -377,4 +409,8 @@ def run(main: Callable[[List[str]], object], usage: str,
       errors.fail("interrupted; a run resumes from its last checkpoint when "
                   "its command is rerun", EXIT_INTERRUPTED)
 
-  app.run(interruptible, argv=argv, flags_parser=parse)
+  previous = signal.signal(signal.SIGINT, _on_ctrl_c)
+  try:
+    app.run(interruptible, argv=argv, flags_parser=parse)
+  finally:
+    signal.signal(signal.SIGINT, previous)

@@ -78,6 +78,42 @@ def test_ctrl_c_exits_130_with_a_line_not_a_traceback(tmp_path):
   assert (tmp_path / "r" / "checkpoint.json").exists()
 
 
+# A program whose first finalizer receives Ctrl-C (TensorFlow frees an
+# iterator's or a tensor's resources in __del__ every epoch; Python prints
+# an exception raised there and goes on, so a KeyboardInterrupt raised in
+# one is lost and training ran to its last epoch).
+CTRL_C_IN_A_FINALIZER = """
+import os, signal, sys, time
+from asasrec_tf import cli
+
+class Finalized:
+  sent = False
+  def __del__(self):
+    if not Finalized.sent:
+      Finalized.sent = True
+      os.kill(os.getpid(), signal.SIGINT)
+      time.sleep(0.2)          # the handler runs here, inside __del__
+
+def main(argv):
+  for _ in range(40):
+    Finalized()                # freed at once: its __del__ runs now
+    time.sleep(0.05)
+  print("ran to the end")
+
+cli.run(main, "usage")
+"""
+
+
+def test_ctrl_c_during_a_finalizer_still_stops_the_program():
+  out = subprocess.run([sys.executable, "-c", CTRL_C_IN_A_FINALIZER],
+                       capture_output=True, text=True, cwd=REPO, timeout=120)
+  assert out.returncode == 130, (out.stdout, out.stderr[-2000:])
+  assert "ran to the end" not in out.stdout
+  assert "interrupted; a run resumes from its last checkpoint" in out.stderr
+  assert "Exception ignored" not in out.stderr
+  assert "Traceback" not in out.stderr
+
+
 def test_library_packages_define_no_flags():
   code = ("import importlib, pkgutil\n"
           "from absl import flags\n"
