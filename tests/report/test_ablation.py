@@ -4,7 +4,7 @@ from scipy import stats
 
 from asasrec_tf.report import ablation, runs
 
-from tests.report.fake_runs import make_run
+from tests.report.fake_runs import history, make_run
 
 # Per-user test NDCG@100 of users 100..103 under the paper's protocol.
 NDCG = {
@@ -66,7 +66,6 @@ def test_markdown_says_what_each_difference_did(found):
 
 
 def test_gain_by_a_shorter_budget_comes_from_the_history(tmp_path):
-  from tests.report.fake_runs import history
   # SASRec: 0.10 0.10 0.10; ASASRec dips then passes it: 0.05 0.11 0.20
   make_run(tmp_path, "video-paper-sasrec", {"ndcg@100": [0.1, 0.12]},
            history([0.10, 0.10, 0.10], every=50, start=1000),
@@ -86,7 +85,6 @@ def test_gain_by_a_shorter_budget_comes_from_the_history(tmp_path):
 
 def test_no_gain_by_a_shorter_budget_for_a_run_selected_on_validation(
     tmp_path):
-  from tests.report.fake_runs import history
   # Its history records test metrics too (as the runner's does under the
   # clean protocol), but taking their best would select on test.
   make_run(tmp_path, "video-clean-asasrec-authors", {"ndcg@100": [0.2]},
