@@ -7,6 +7,7 @@
 #   ./run_all.sh --datasets=video --models=sasrec,asasrec,asasrec-authors
 #   ./run_all.sh --datasets=video --ablation       # ... and the ablation runs
 #   ./run_all.sh --quick --datasets=video          # smoke run, minutes
+#   ./run_all.sh --datasets=video --seed=1         # the same schedule, seed 1
 #
 # For each dataset and each protocol -- "paper" (split loo, full ranking,
 # epoch selected on the test set, as the authors' code did) and "clean"
@@ -19,6 +20,9 @@
 #   <dataset>-<protocol>-sasrec           ... continued without the adversary
 #   <dataset>-<protocol>-asasrec          ... with it: Eq. 9 (input + output)
 #   <dataset>-<protocol>-asasrec-authors  ... with it: the authors' step
+# With --seed=N (N > 0) every name gets -seedN after the protocol
+# (<dataset>-<protocol>-seedN-sasrec-pre, ...) and every run that seed;
+# seed 0 (the default) keeps the names above.
 # Every continuation starts from its -pre run's last checkpoint -- weights,
 # optimizer state and epoch number -- as the authors switch to ASASRec at a
 # fixed epoch (1,000) from their last checkpoint (BPR/APR with a fresh
@@ -48,6 +52,7 @@ EPOCHS=300
 BPR_PRE_EPOCHS=200
 BPR_EPOCHS=100
 PATIENCE=0
+SEED=0
 OUT=""
 PYTHON="${PYTHON:-}"
 
@@ -70,6 +75,8 @@ Options:
   --patience=N        early stopping of the continuations, in evaluations
                       (default $PATIENCE = run every epoch)
   --ablation          also the ablation runs of each SASRec group
+  --seed=N            seed of weights, dropout and sampling of every run
+                      (default $SEED); N > 0 adds -seedN to the run names
   --quick             2 + 2 epochs into results/quick/, for a smoke run
   --out=DIR           where runs (DIR/runs), tables and figures go
                       (default results/, or results/quick/ with --quick)
@@ -91,6 +98,7 @@ for arg in "$@"; do
     --ablation) ABLATION=1 ;;
     --patience=*) PATIENCE="${arg#*=}" ;;
     --out=*) OUT="${arg#*=}" ;;
+    --seed=*) SEED="${arg#*=}" ;;
     --quick) QUICK=1 ;;
     --force) FORCE=1 ;;
     -h|--help) usage; exit 0 ;;
@@ -98,7 +106,7 @@ for arg in "$@"; do
   esac
 done
 
-for n in "$PRE_EPOCHS" "$EPOCHS" "$BPR_PRE_EPOCHS" "$BPR_EPOCHS" "$PATIENCE"; do
+for n in "$PRE_EPOCHS" "$EPOCHS" "$BPR_PRE_EPOCHS" "$BPR_EPOCHS" "$PATIENCE" "$SEED"; do
   [[ "$n" =~ ^[0-9]+$ ]] || { echo "run_all.sh: '$n' is not a number" >&2; exit 2; }
 done
 for m in ${MODELS//,/ }; do
@@ -132,6 +140,12 @@ mkdir -p "$RUNS"
 
 has_model() { [[ ",$MODELS," == *",$1,"* ]]; }
 
+# The prefix of a (dataset, protocol)'s run names: <dataset>-<protocol>,
+# and -seedN for a seed other than 0.
+prefix_of() {
+  if (( SEED )); then echo "$1-$2-seed$SEED"; else echo "$1-$2"; fi
+}
+
 protocol_flags() {
   case "$1" in
     paper) echo "--split=loo --select_on=test --select_metric=ndcg@100" ;;
@@ -155,7 +169,8 @@ run_one() {
   # shellcheck disable=SC2046
   if "$PYTHON" -m asasrec_tf.main --flagfile="flags/$ds/$model.cfg" \
       --data_dir="$DATA_DIR" --download=false --results_dir="$RUNS" \
-      --run_name="$name" --checkpoint_every="$EVAL" $(protocol_flags "$proto") \
+      --run_name="$name" --checkpoint_every="$EVAL" --seed="$SEED" \
+      $(protocol_flags "$proto") \
       "$@" >>"$dir.log" 2>&1; then
     echo "    $name: $(tail -n 1 "$dir.log") [$((SECONDS - began)) s]"
     DONE=$((DONE + 1))
@@ -193,7 +208,8 @@ ABLATION_RUNS=(
 # PRE_EPOCHS epochs, then each CONTINUATION (a model of --models) from its
 # last checkpoint for EPOCHS epochs.
 group() {
-  local ds="$1" proto="$2" base="$3" pre_epochs="$4" epochs="$5" prefix="$1-$2"
+  local ds="$1" proto="$2" base="$3" pre_epochs="$4" epochs="$5"
+  local prefix; prefix=$(prefix_of "$1" "$2")
   shift 5
   local wanted=0 m
   for m in "$base" "$@"; do has_model "$m" && wanted=1; done
@@ -229,7 +245,7 @@ group() {
 
 echo "run_all: datasets $DATASETS; models $MODELS; protocols $PROTOCOLS;" \
      "SASRec epochs $PRE_EPOCHS + $EPOCHS, BPR $BPR_PRE_EPOCHS + $BPR_EPOCHS;" \
-     "ablation $ABLATION; data $DATA_DIR; runs in $RUNS"
+     "ablation $ABLATION; seed $SEED; data $DATA_DIR; runs in $RUNS"
 for ds in ${DATASETS//,/ }; do
   echo "== $ds"
   if ! check=$("$PYTHON" -m asasrec_tf.data --dataset="$ds" --data_dir="$DATA_DIR" \
@@ -239,7 +255,7 @@ for ds in ${DATASETS//,/ }; do
   fi
   for proto in ${PROTOCOLS//,/ }; do
     if has_model mostpop; then
-      run_one "$ds-$proto-mostpop" "$ds" mostpop "$proto"
+      run_one "$(prefix_of "$ds" "$proto")-mostpop" "$ds" mostpop "$proto"
     fi
     group "$ds" "$proto" bpr "$BPR_PRE_EPOCHS" "$BPR_EPOCHS" apr
     group "$ds" "$proto" sasrec "$PRE_EPOCHS" "$EPOCHS" asasrec asasrec-authors

@@ -22,6 +22,7 @@ def _run_all(*args, timeout=600):
     ("--datasets=video,nope", "unknown dataset 'nope'"),
     ("--protocols=dirty", "unknown protocol 'dirty'"),
     ("--epochs=ten", "'ten' is not a number"),
+    ("--seed=-1", "'-1' is not a number"),
 ])
 def test_bad_arguments_exit_2(arg, message):
   out = _run_all(arg)
@@ -32,8 +33,58 @@ def test_help_lists_the_options():
   out = _run_all("--help")
   assert out.returncode == 0
   for option in ("--datasets", "--models", "--data_dir", "--quick", "--force",
-                 "--ablation", "--pre_epochs", "--bpr_pre_epochs"):
+                 "--ablation", "--pre_epochs", "--bpr_pre_epochs", "--seed"):
     assert option in out.stdout
+
+
+def _fake_python(tmp_path):
+  """A stand-in for Python that logs each command run_all.sh gives it and
+  makes each training 'finish' (a results.json in its run directory)."""
+  log = tmp_path / "commands.log"
+  fake = tmp_path / "python"
+  fake.write_text(f"""#!/usr/bin/env bash
+echo "$*" >> {log}
+for a in "$@"; do
+  case "$a" in --results_dir=*) rd="${{a#*=}}";; --run_name=*) rn="${{a#*=}}";; esac
+done
+if [[ "$2" == asasrec_tf.main ]]; then mkdir -p "$rd/$rn"; echo '{{}}' > "$rd/$rn/results.json"; fi
+""")
+  fake.chmod(0o755)
+  return fake, log
+
+
+def test_seed_names_every_run_and_passes_the_seed(tmp_path):
+  fake, log = _fake_python(tmp_path)
+  out = subprocess.run(
+      ["bash", os.path.join(REPO, "run_all.sh"), "--datasets=synthetic",
+       "--protocols=paper", "--models=mostpop,sasrec,asasrec-authors",
+       "--seed=2", f"--out={tmp_path / 'out'}"],
+      capture_output=True, text=True, cwd=REPO, timeout=60,
+      env={**os.environ, "PYTHON": str(fake)})
+  assert out.returncode == 0, out.stdout + out.stderr
+  mains = [line.split() for line in log.read_text().splitlines()
+           if line.startswith("-m asasrec_tf.main")]
+  names = [next(a for a in m if a.startswith("--run_name=")) for m in mains]
+  assert names == ["--run_name=synthetic-paper-seed2-mostpop",
+                   "--run_name=synthetic-paper-seed2-sasrec-pre",
+                   "--run_name=synthetic-paper-seed2-sasrec",
+                   "--run_name=synthetic-paper-seed2-asasrec-authors"]
+  assert all("--seed=2" in m for m in mains)
+  # the continuations start from this seed's own -pre run
+  pre = f"--init_checkpoint={tmp_path / 'out' / 'runs'}/synthetic-paper-seed2-sasrec-pre"
+  assert all(pre in m for m in mains[2:])
+
+
+def test_seed_0_keeps_the_plain_names(tmp_path):
+  fake, log = _fake_python(tmp_path)
+  out = subprocess.run(
+      ["bash", os.path.join(REPO, "run_all.sh"), "--datasets=synthetic",
+       "--protocols=clean", "--models=mostpop", f"--out={tmp_path / 'out'}"],
+      capture_output=True, text=True, cwd=REPO, timeout=60,
+      env={**os.environ, "PYTHON": str(fake)})
+  assert out.returncode == 0, out.stdout + out.stderr
+  assert "--run_name=synthetic-clean-mostpop --checkpoint_every=10 --seed=0" \
+      in log.read_text()
 
 
 @pytest.mark.slow
