@@ -108,6 +108,15 @@ def test_tf_dataset_batches(tiny_dataset):
   assert sampler.steps_per_epoch == 2
 
 
+def test_pipelines_run_without_the_autotuner(tiny_dataset):
+  # Releasing an autotuned pipeline waits up to 2.56 s (sampler._pipeline).
+  from asasrec_tf.data.sampler import PairSampler
+  for sampler in (TrainingSampler(tiny_dataset, 3, batch_size=2),
+                  TrainingSampler(tiny_dataset, 3, 2, length_buckets=True),
+                  PairSampler(tiny_dataset, batch_size=2)):
+    assert sampler.dataset(1).options().autotune.enabled is False
+
+
 def test_user_with_every_item_is_refused():
   from asasrec_tf.data.sampler import PairSampler
   inter = readers.Interactions(np.array([1, 1, 1, 1, 2, 2]),
