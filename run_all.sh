@@ -155,22 +155,27 @@ protocol_flags() {
 
 DONE=0; SKIPPED=0; FAILED=(); MISSING=(); STARTED=$SECONDS
 
+# finished DIR: the run in DIR wrote its results (an empty or torn
+# results.json is not a finished run: the program says what is wrong).
+finished() { [[ -f "$1/results.json" ]] && grep -q '"metrics"' "$1/results.json"; }
+
 # run_one NAME DATASET MODEL PROTOCOL [extra flags...]
 run_one() {
   local name="$1" ds="$2" model="$3" proto="$4"; shift 4
-  local dir="$RUNS/$name"
-  if [[ -f "$dir/results.json" ]] && (( ! FORCE )); then
+  local dir="$RUNS/$name" restart=()
+  if finished "$dir" && (( ! FORCE )); then
     echo "  = $name: done before, skipped (--force reruns it)"
     SKIPPED=$((SKIPPED + 1)); return 0
   fi
-  if (( FORCE )); then rm -rf "$dir" "$dir.log"; fi
+  # --restart deletes only the run's own files (never rm -rf here).
+  if (( FORCE )); then restart=(--restart); : >"$dir.log"; fi
   local began=$SECONDS
   echo "  > $name ... (log: $dir.log)"
   # shellcheck disable=SC2046
   if "$PYTHON" -m asasrec_tf.main --flagfile="flags/$ds/$model.cfg" \
       --data_dir="$DATA_DIR" --download=false --results_dir="$RUNS" \
       --run_name="$name" --checkpoint_every="$EVAL" --seed="$SEED" \
-      $(protocol_flags "$proto") \
+      $(protocol_flags "$proto") "${restart[@]}" \
       "$@" >>"$dir.log" 2>&1; then
     echo "    $name: $(tail -n 1 "$dir.log") [$((SECONDS - began)) s]"
     DONE=$((DONE + 1))
@@ -216,7 +221,7 @@ group() {
   (( wanted )) || return 0
   run_one "$prefix-$base-pre" "$ds" "$base" "$proto" \
       --epochs="$pre_epochs" --eval_every="$EVAL"
-  if [[ ! -f "$RUNS/$prefix-$base-pre/results.json" ]]; then
+  if ! finished "$RUNS/$prefix-$base-pre"; then
     echo "    skipping the continuations of $prefix-$base-pre: it did not finish" >&2
     for m in "$base" "$@"; do has_model "$m" && FAILED+=("$prefix-$m"); done
     return 0
@@ -264,7 +269,7 @@ done
 
 echo "== robustness"
 for dir in "$RUNS"/*-sasrec "$RUNS"/*-asasrec "$RUNS"/*-asasrec-authors; do
-  [[ -f "$dir/results.json" ]] || continue
+  finished "$dir" || continue
   name=$(basename "$dir")
   ds_ok=0
   for ds in ${DATASETS//,/ }; do

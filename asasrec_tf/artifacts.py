@@ -115,6 +115,16 @@ class Served:
         raise UserError(f"{weights}: unreadable weights ({e})") from None
     return model
 
+  def check_finite(self) -> None:
+    """Raises UserError when the model's weights hold NaN or infinities (a
+    run that diverged): such a model would score every item NaN."""
+    weights = [np.asarray(w) for w in getattr(self.model, "weights", [])]
+    if self.model_name == "mostpop":
+      weights = [np.asarray(self.model.scores)]
+    if not all(np.isfinite(w).all() for w in weights):
+      raise UserError(f"{self.run_dir}: the model's weights are not finite "
+                      "(NaN or infinite; the run diverged): retrain it")
+
   def item_index(self, original) -> Optional[int]:
     return self._item_index.get(self._key(original))
 

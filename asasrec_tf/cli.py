@@ -40,6 +40,9 @@ FLAGS = flags.FLAGS
 _GROUPS: Dict[str, List[str]] = collections.OrderedDict()
 
 EXIT_INTERRUPTED = 130
+EXIT_TERMINATED = 143
+# Seeds are what numpy and Keras accept: 0 .. 2**32 - 1.
+MAX_SEED = 2**32 - 1
 DATA_DIR_ENV = "ASASREC_DATA_DIR"
 
 
@@ -112,7 +115,8 @@ def define_data_flags() -> None:
         "Users of --dataset=synthetic.", lower_bound=1)
   _flag(g, "integer", "synthetic_items", 300,
         "Items of --dataset=synthetic.", lower_bound=4)
-  _flag(g, "integer", "synthetic_seed", 0, "Seed of --dataset=synthetic.")
+  _flag(g, "integer", "synthetic_seed", 0, "Seed of --dataset=synthetic.",
+        lower_bound=0, upper_bound=MAX_SEED)
 
 
 def define_model_flags() -> None:
@@ -185,7 +189,8 @@ def define_training_flags() -> None:
         "on each user's first item as the target of an all-padding input "
         "(asasrec_tf 0.1; kang205/SASRec and the authors' code never do, "
         "and skip users with one training item).")
-  _flag(g, "integer", "seed", 0, "Seed of weights, dropout and sampling.")
+  _flag(g, "integer", "seed", 0, "Seed of weights, dropout and sampling.",
+        lower_bound=0, upper_bound=MAX_SEED)
   _flag(g, "integer", "pretrain_epochs", 0, "Epochs of plain training "
         "before the adversarial term is switched on (ASASRec, APR).",
         lower_bound=0)
@@ -238,7 +243,8 @@ def define_evaluation_flags() -> None:
   _flag(g, "integer", "eval_batch_size", 256, "Users scored at once.",
         lower_bound=1)
   _flag(g, "integer", "eval_seed", 0, "Seed of the sampled negatives (fixed "
-        "across epochs and models so runs are comparable).")
+        "across epochs and models so runs are comparable).", lower_bound=0,
+        upper_bound=MAX_SEED)
 
 
 def define_distribution_flags() -> None:
@@ -247,6 +253,9 @@ def define_distribution_flags() -> None:
         "none: one device; mirrored: all local GPUs (MirroredStrategy); "
         "multi_worker: several machines (MultiWorkerMirroredStrategy, "
         "configured by TF_CONFIG).")
+  _flag("Devices", "float", "worker_timeout", 600.0, "multi_worker: give up "
+        "(exit 2, naming the missing workers) when another worker is not "
+        "reachable after this many seconds.", lower_bound=0.0)
 
 
 def define_serving_flags() -> None:
@@ -360,6 +369,26 @@ def _shown(default) -> str:
   return str(default)
 
 
+def _undecodable_flagfile(args: List[str]) -> str:
+  """The first --flagfile among ``args`` that is not UTF-8 (flagfiles may
+  name others; those are not searched)."""
+  for i, arg in enumerate(args):
+    path = None
+    if arg.startswith(("--flagfile=", "-flagfile=")):
+      path = arg.split("=", 1)[1]
+    elif arg in ("--flagfile", "-flagfile") and i + 1 < len(args):
+      path = args[i + 1]
+    if path:
+      try:
+        with open(path, "rb") as f:
+          f.read().decode("utf-8")
+      except UnicodeDecodeError:
+        return path
+      except OSError:
+        continue
+  return "a flagfile"
+
+
 # How long a Ctrl-C that landed in a finalizer waits before it is raised again.
 _REDELIVER_SECONDS = 0.05
 
@@ -376,14 +405,33 @@ def _in_finalizer(frame) -> bool:
   return False
 
 
-def _on_ctrl_c(signum, frame) -> None:
-  """SIGINT handler: KeyboardInterrupt, deferred while a finalizer runs."""
+class Terminated(KeyboardInterrupt):
+  """SIGTERM, handled as Ctrl-C is (the same clean-up), exit status 143."""
+
+
+def _on_signal(signum, frame) -> None:
+  """SIGINT/SIGTERM handler: KeyboardInterrupt (Terminated), deferred while
+  a finalizer runs."""
   if _in_finalizer(frame):
-    timer = threading.Timer(_REDELIVER_SECONDS, _thread.interrupt_main)
+    timer = threading.Timer(_REDELIVER_SECONDS, _thread.interrupt_main,
+                            args=(signum,))
     timer.daemon = True
     timer.start()
     return
-  raise KeyboardInterrupt
+  raise Terminated if signum == signal.SIGTERM else KeyboardInterrupt
+
+
+def quiet_interrupts() -> None:
+  """Ctrl-C or SIGTERM exits at once with one line, not a traceback, until
+  ``run`` takes over. Programs call it before their heavy imports
+  (TensorFlow takes seconds to import)."""
+
+  def stop(signum, frame):
+    errors.fail("interrupted", EXIT_TERMINATED if signum == signal.SIGTERM
+                else EXIT_INTERRUPTED)
+
+  signal.signal(signal.SIGINT, stop)
+  signal.signal(signal.SIGTERM, stop)
 
 
 def run(main: Callable[[List[str]], object], usage: str,
@@ -401,16 +449,24 @@ def run(main: Callable[[List[str]], object], usage: str,
       return FLAGS(args)
     except flags.Error as e:
       errors.fail(f"{e} (see --help)")
+    except UnicodeDecodeError as e:
+      errors.fail(f"{_undecodable_flagfile(args)}: a --flagfile must be "
+                  f"UTF-8 text ({e.reason} at byte {e.start})")
 
   def interruptible(args):
     try:
       return errors.exit_on_user_error(main)(args)
+    except Terminated:
+      errors.fail("terminated; a run resumes from its last checkpoint when "
+                  "its command is rerun", EXIT_TERMINATED)
     except KeyboardInterrupt:
       errors.fail("interrupted; a run resumes from its last checkpoint when "
                   "its command is rerun", EXIT_INTERRUPTED)
 
-  previous = signal.signal(signal.SIGINT, _on_ctrl_c)
+  previous = {s: signal.signal(s, _on_signal)
+              for s in (signal.SIGINT, signal.SIGTERM)}
   try:
     app.run(interruptible, argv=argv, flags_parser=parse)
   finally:
-    signal.signal(signal.SIGINT, previous)
+    for s, handler in previous.items():
+      signal.signal(s, handler)

@@ -5,23 +5,32 @@
 The ``serving_default`` signature takes ``histories``: a [batch, length]
 tensor of original item ids, oldest first, padded with -1 (or "" for string
 ids) on either side, and returns ``count`` [batch], ``items`` [batch, k]
-(original ids) and ``scores`` [batch, k], k <= top_n. Unknown ids are
-ignored; items of the history and padding are never recommended: when fewer
-than top_n items are left, ``count`` says how many a row has, k is the
-largest count of the batch (so a single history gets exactly its items),
-and a shorter row's slots past its count hold the padding id with score
--inf. The SavedModel needs TensorFlow only, not this package.
+(original ids), ``scores`` [batch, k], k <= top_n, and ``fallback`` [batch]
+(bool): true where the history held no known item, so that the row's items
+are the most popular ones and its scores their training counts, not the
+model's. Unknown ids are ignored; items of the history and padding are never
+recommended: when fewer than top_n items are left, ``count`` says how many a
+row has, k is the largest count of the batch (so a single history gets
+exactly its items), and a shorter row's slots past its count hold the
+padding id with score -inf. The SavedModel needs TensorFlow only, not this
+package. It is written into a temporary directory beside --export_dir and
+renamed into place when complete, so a failed export leaves nothing.
 """
 
 import os
+import shutil
+import tempfile
 
+from asasrec_tf import cli, errors
+
+if __name__ == "__main__":
+  cli.quiet_interrupts()  # Ctrl-C in the imports below: one line
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 from absl import flags  # noqa: E402
 
-from asasrec_tf import cli, errors  # noqa: E402
 from asasrec_tf.artifacts import Served  # noqa: E402
 
 FLAGS = flags.FLAGS
@@ -30,7 +39,10 @@ FLAGS = flags.FLAGS
 def define_flags() -> None:
   cli.define_serving_flags()
   cli.define_flag("Export", "string", "export_dir", None,
-                  "Where to write the SavedModel (a new or empty directory).")
+                  "Where to write the SavedModel (a new or empty directory). "
+                  "Its serving_default signature returns count, items, "
+                  "scores and fallback (true where the history held no "
+                  "known item and the most popular items were returned).")
 
 
 class ServingModule(tf.Module):
@@ -97,19 +109,44 @@ class ServingModule(tf.Module):
         scores, seen, tf.fill([tf.shape(seen)[0]], float("-inf")))
     count = tf.minimum(self.top_n, tf.reduce_sum(
         tf.cast(tf.math.is_finite(scores), tf.int32), axis=1))
-    k = tf.reduce_max(count)
+    k = tf.maximum(tf.reduce_max(count), 0)  # 0 for an empty batch
     top = tf.math.top_k(scores, k=k)
     keep = tf.sequence_mask(count, k)
     return {"count": count,
             "items": tf.where(keep, tf.gather(self.to_original, top.indices),
                               tf.cast(self.pad, self.to_original.dtype)),
-            "scores": tf.where(keep, top.values, float("-inf"))}
+            "scores": tf.where(keep, top.values, float("-inf")),
+            "fallback": empty}
 
 
 def export(run_dir: str, export_dir: str, top_n: int = 10) -> str:
-  module = ServingModule(Served(run_dir), top_n)
-  tf.saved_model.save(module, export_dir,
-                      signatures={"serving_default": module.serve})
+  """Writes the SavedModel of ``run_dir`` to ``export_dir`` (new or empty).
+
+  Raises:
+    UserError: the run cannot be served (e.g. non-finite weights) or the
+      SavedModel cannot be written; nothing is left behind then.
+  """
+  served = Served(run_dir)
+  served.check_finite()
+  module = ServingModule(served, top_n)
+  parent = os.path.dirname(os.path.abspath(export_dir))
+  try:
+    tmp = tempfile.mkdtemp(prefix=".tmp-export-", dir=parent)
+  except OSError as e:
+    raise errors.UserError(f"--export_dir: cannot write into {parent}: "
+                           f"{e.strerror or e}") from None
+  try:
+    tf.saved_model.save(module, tmp,
+                        signatures={"serving_default": module.serve})
+    os.rename(tmp, export_dir)
+  except (OSError, tf.errors.OpError) as e:
+    reason = getattr(e, "strerror", None) or getattr(e, "message", None) or e
+    raise errors.UserError(f"--export_dir: cannot write the SavedModel to "
+                           f"{export_dir}: {reason}; nothing was written"
+                           ) from None
+  finally:
+    if os.path.isdir(tmp):
+      shutil.rmtree(tmp, ignore_errors=True)
   return export_dir
 
 

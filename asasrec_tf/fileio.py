@@ -89,21 +89,6 @@ def atomic_write_text(path: str, text: str) -> str:
   return atomic_write_bytes(path, text.encode("utf-8"))
 
 
-def require_free_space(path: str, nbytes: int) -> None:
-  """Raises WriteError unless the file system of ``path`` has ``nbytes``
-  free: some writers (h5py) fail badly, even crash, when the disk fills up
-  under them, so large files are checked before they are begun."""
-  directory = os.path.dirname(os.path.abspath(path))
-  try:
-    free = os.statvfs(directory).f_bavail * os.statvfs(directory).f_frsize
-  except OSError:
-    return
-  if free < nbytes:
-    raise WriteError(f"cannot write {path}: {free / 2**20:.1f} MiB free on "
-                     f"the device, {nbytes / 2**20:.1f} MiB needed; the "
-                     f"previous file, if any, is intact")
-
-
 def remove_stale_temporaries(directory: str) -> int:
   """Removes the ``.tmp-*`` files in ``directory`` (left by a killed writer;
   call it only while holding the directory, e.g. a run's lock). Returns how

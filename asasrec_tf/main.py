@@ -13,14 +13,20 @@ import os
 import shutil
 import tempfile
 
+from absl import flags
+
+from asasrec_tf import cli, errors
+
+if __name__ == "__main__":
+  # Before the imports that take seconds: Ctrl-C there exits with one line.
+  cli.quiet_interrupts()
 # Quieten TensorFlow's C++ start-up banner; must precede the import.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import keras  # noqa: E402
 import tensorflow as tf  # noqa: E402
-from absl import flags  # noqa: E402
 
-from asasrec_tf import artifacts, cli, errors  # noqa: E402
+from asasrec_tf import artifacts  # noqa: E402
 from asasrec_tf.evaluation import protocol  # noqa: E402
 from asasrec_tf.training import (distribution, factory, rundir,  # noqa: E402
                                  runner)
@@ -49,7 +55,7 @@ def describe(data, maxlen: int, sampler, strategy, run_dir: str) -> str:
   return (f"{FLAGS.model} on {data.name}: {s['users']:,} users, "
           f"{s['items']:,} items, {s['interactions']:,} interactions, split "
           f"{data.split}{repeats}\n"
-          f"maxlen {maxlen}{' (auto)' if FLAGS.maxlen == 'auto' else ''}; "
+          f"maxlen {maxlen}{_maxlen_note(maxlen)}; "
           f"{steps}; evaluated every {FLAGS.eval_every} epoch"
           f"{'s' if FLAGS.eval_every > 1 else ''} on "
           f"{FLAGS.select_on}, selecting by {FLAGS.select_metric}\n"
@@ -58,9 +64,20 @@ def describe(data, maxlen: int, sampler, strategy, run_dir: str) -> str:
           f"run directory: {run_dir}")
 
 
+def _maxlen_note(maxlen: int) -> str:
+  if FLAGS.maxlen == "auto":
+    return " (auto)"
+  if int(FLAGS.maxlen) > maxlen:
+    return (f" (--maxlen={FLAGS.maxlen} cut to the longest sequence of the "
+            "data)")
+  return ""
+
+
 def main(argv):
   if len(argv) > 1:
     raise errors.UserError(f"unexpected arguments: {' '.join(argv[1:])}")
+  if FLAGS.run_name is not None:
+    rundir.check_name(FLAGS.run_name)
   proto = cli.protocol_from_flags()
   config = cli.train_config_from_flags()
   factory.check_maxlen(FLAGS.maxlen)
@@ -82,8 +99,13 @@ def main(argv):
   results_dir = (FLAGS.results_dir if distribution.is_chief()
                  else tempfile.mkdtemp(prefix="asasrec-worker-"))
   run_dir = os.path.join(results_dir, name)
+  # Before the run directory is locked: joining a cluster can wait long.
+  strategy = distribution.make_strategy(FLAGS.distribution,
+                                        FLAGS.worker_timeout)
   state = rundir.prepare(results_dir, name, flag_values, FLAGS.resume,
-                         FLAGS.restart)
+                         FLAGS.restart, data_sha256=data.source_sha256,
+                         data_file=data.source_path,
+                         defaults={k: FLAGS[k].default for k in flag_values})
   if state == rundir.FINISHED:
     rundir.unlock(run_dir)
     print(f"{run_dir} is already complete: its results are in "
@@ -91,7 +113,7 @@ def main(argv):
     return
   try:
     results = train(data, maxlen, proto, config, evaluators, sampler,
-                    flag_values, run_dir, state == rundir.RESUME)
+                    flag_values, run_dir, state == rundir.RESUME, strategy)
   except BaseException:
     rundir.abandon(run_dir)
     raise
@@ -103,12 +125,11 @@ def main(argv):
 
 
 def train(data, maxlen, proto, config, evaluators, sampler, flag_values,
-          run_dir, resume):
+          run_dir, resume, strategy):
   """Builds the model, runs it in ``run_dir`` and writes results.json."""
   keras.utils.set_random_seed(FLAGS.seed)
   if FLAGS.deterministic:
     tf.config.experimental.enable_op_determinism()
-  strategy = distribution.make_strategy(FLAGS.distribution)
   with strategy.scope():
     model = factory.build(data=data, maxlen=maxlen,
                           **cli.model_args_from_flags())
@@ -128,6 +149,7 @@ def train(data, maxlen, proto, config, evaluators, sampler, flag_values,
              "flags": flag_values, "maxlen": maxlen,
              "learning_rate": factory.resolved_lr(FLAGS.model, FLAGS.lr),
              "protocol": proto.as_dict(), "dataset_stats": data.stats(),
+             "data_file": data.source_path, "data_sha256": data.source_sha256,
              **summary, "versions": runner.versions()}
   print(f"results: {runner.write_results(run_dir, results)}")
   return results

@@ -15,12 +15,15 @@ import os
 import sys
 from typing import Dict, List
 
+from asasrec_tf import cli, errors
+
+if __name__ == "__main__":
+  cli.quiet_interrupts()  # Ctrl-C in the imports below: one line
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np  # noqa: E402
 from absl import flags  # noqa: E402
 
-from asasrec_tf import cli, errors  # noqa: E402
 from asasrec_tf.artifacts import Served  # noqa: E402
 
 FLAGS = flags.FLAGS

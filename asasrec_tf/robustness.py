@@ -12,11 +12,15 @@ import json
 import os
 from typing import Dict
 
+from absl import flags
+
+from asasrec_tf import cli, errors
+
+if __name__ == "__main__":
+  cli.quiet_interrupts()  # Ctrl-C in the imports below: one line
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from absl import flags  # noqa: E402
-
-from asasrec_tf import artifacts, cli, errors  # noqa: E402
+from asasrec_tf import artifacts  # noqa: E402
 from asasrec_tf.data import loader  # noqa: E402
 from asasrec_tf.data.dataset import SequenceDataset  # noqa: E402
 from asasrec_tf.evaluation.ranking import RankingEvaluator  # noqa: E402

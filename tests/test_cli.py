@@ -134,3 +134,54 @@ def test_library_packages_define_no_flags():
   assert out.returncode == 0, out.stderr[-2000:]
   # programs define theirs only when run, in define_flags()
   assert out.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_sigterm_exits_143_with_a_line_and_keeps_the_checkpoint(tmp_path):
+  proc = subprocess.Popen(
+      [sys.executable, "-m", "asasrec_tf.main", "--epochs=500",
+       "--synthetic_users=300", f"--results_dir={tmp_path}", "--run_name=r"],
+      cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+  deadline = time.time() + 240
+  while not (tmp_path / "r" / "checkpoint.json").exists():
+    assert time.time() < deadline and proc.poll() is None
+    time.sleep(0.1)
+  proc.send_signal(signal.SIGTERM)
+  _, err = proc.communicate(timeout=120)
+  assert proc.returncode == 143, err[-2000:]
+  assert "terminated; a run resumes from its last checkpoint" in err
+  assert "Traceback" not in err
+  assert (tmp_path / "r" / "checkpoint.json").exists()
+
+
+@pytest.mark.parametrize("name", ["asasrec_tf.main", "asasrec_tf.export"])
+def test_ctrl_c_while_tensorflow_is_imported_is_one_line(name, tmp_path):
+  proc = subprocess.Popen([sys.executable, "-m", name,
+                           f"--results_dir={tmp_path}"], cwd=REPO,
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                          text=True)
+  time.sleep(1.5)   # importing TensorFlow and Keras takes several seconds
+  assert proc.poll() is None, "the program ended before it was interrupted"
+  proc.send_signal(signal.SIGINT)
+  _, err = proc.communicate(timeout=120)
+  assert proc.returncode == 130, err[-2000:]
+  assert "error: interrupted" in err and "Traceback" not in err
+  assert os.listdir(tmp_path) == []
+
+
+@pytest.mark.parametrize("flag", ["--seed=-1", "--seed=4294967296",
+                                  "--synthetic_seed=-1", "--eval_seed=-1"])
+def test_seeds_out_of_range_are_refused_naming_the_flag(flag, tmp_path):
+  out = program("asasrec_tf.main", flag, f"--results_dir={tmp_path}")
+  assert out.returncode == 2, out.stderr[-2000:]
+  assert f"flag {flag}" in out.stderr and "Traceback" not in out.stderr
+  assert os.listdir(tmp_path) == []
+
+
+def test_a_flagfile_that_is_not_utf8_is_named(tmp_path):
+  bad = tmp_path / "latin1.cfg"
+  bad.write_bytes("--model=sasrec\n# d\xe9j\xe0\n".encode("latin-1"))
+  out = program("asasrec_tf.main", f"--flagfile={bad}",
+                f"--results_dir={tmp_path / 'runs'}")
+  assert out.returncode == 2, out.stderr[-2000:]
+  assert f"{bad}: a --flagfile must be UTF-8 text" in out.stderr
+  assert "Traceback" not in out.stderr

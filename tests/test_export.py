@@ -18,7 +18,10 @@ sys.modules["asasrec_tf"] = None
 import numpy as np, tensorflow as tf
 serve = tf.saved_model.load(sys.argv[1]).signatures["serving_default"]
 out = serve(histories=tf.constant(json.loads(sys.argv[2]), tf.int64))
-print(json.dumps({k: v.numpy().tolist() for k, v in out.items()}))
+result = {k: v.numpy().tolist() for k, v in out.items()}
+empty = serve(histories=tf.zeros([0, 5], tf.int64))
+result["empty_batch"] = {k: list(v.shape) for k, v in empty.items()}
+print(json.dumps(result))
 """
 
 
@@ -32,6 +35,10 @@ def test_saved_model_serves_without_the_package(finished_runs, model, tmp_path):
                        cwd=str(tmp_path), timeout=300)
   assert out.returncode == 0, out.stderr[-3000:]
   served_out = json.loads(out.stdout)
+  # the all-padding row fell back to popularity, and says so
+  assert served_out["fallback"] == [False, False, True]
+  assert served_out["empty_batch"] == {"count": [0], "items": [0, 0],
+                                       "scores": [0, 0], "fallback": [0]}
   served = Served(finished_runs[model])
   for row, history in enumerate(histories):
     ids = [str(i) for i in history if i not in (-1, 424242)]
@@ -88,3 +95,44 @@ def test_export_to_a_file_and_corrupt_runs_exit_2(finished_runs, tmp_path):
     assert f"{broken / name}: unreadable" in out.stderr
     assert "Traceback" not in out.stderr
     shutil.copy(os.path.join(finished_runs["bpr"], name), broken / name)
+
+
+def test_non_finite_weights_are_refused(finished_runs, tmp_path):
+  import shutil
+  from asasrec_tf.errors import UserError
+  from asasrec_tf.training import runner
+  broken = tmp_path / "run"
+  shutil.copytree(finished_runs["sasrec"], broken)
+  served = Served(str(broken))
+  served.model.weights[0].assign(np.full(served.model.weights[0].shape,
+                                         np.nan, np.float32))
+  runner.save_weights(served.model, str(broken / "best.weights.h5"))
+  with pytest.raises(UserError, match="weights are not finite"):
+    export(str(broken), str(tmp_path / "export"))
+  assert not (tmp_path / "export").exists()
+
+
+def test_a_failed_export_leaves_nothing_and_can_be_retried(
+    finished_runs, tmp_path, monkeypatch):
+  import errno
+  import tensorflow as tf
+  from asasrec_tf.errors import UserError
+  (tmp_path / "a_file").write_text("x")
+  with pytest.raises(UserError, match="cannot write into"):
+    export(finished_runs["bpr"], str(tmp_path / "a_file" / "export"))
+  real = tf.saved_model.save
+
+  def full_disk(module, path, signatures=None):
+    os.makedirs(os.path.join(path, "variables"))
+    with open(os.path.join(path, "variables", "part"), "wb") as f:
+      f.write(b"half")
+    raise OSError(errno.ENOSPC, "No space left on device")
+
+  monkeypatch.setattr(tf.saved_model, "save", full_disk)
+  with pytest.raises(UserError, match="No space left on device; nothing was "
+                     "written"):
+    export(finished_runs["bpr"], str(tmp_path / "export"))
+  assert sorted(os.listdir(tmp_path)) == ["a_file"]   # no half-written dir
+  monkeypatch.setattr(tf.saved_model, "save", real)
+  export(finished_runs["bpr"], str(tmp_path / "export"))
+  assert os.path.isfile(tmp_path / "export" / "saved_model.pb")

@@ -121,10 +121,32 @@ def test_nothing_to_evaluate_is_refused(tmp_path):
 
 
 def test_a_maxlen_that_cannot_fit_is_refused(tmp_path):
-  out = run_main("--maxlen=100000", f"--results_dir={tmp_path}")
-  assert out.returncode == 2 and "--maxlen=100000" in out.stderr
-  assert "GiB for attention alone" in out.stderr
-  assert os.listdir(tmp_path) == []
+  # one user of 60,002 items: maxlen 60,000 is used, and its attention,
+  # 10 tensors of 60000^2 float32 (134 GiB), cannot fit
+  lines = [f"1 {1 + i % 50}" for i in range(60002)]
+  lines += [f"{u} {1 + (u + i) % 50}" for u in range(2, 20) for i in range(5)]
+  data = tmp_path / "long.txt"
+  data.write_text("\n".join(lines) + "\n")
+  out = run_main(f"--data_path={data}", "--data_format=sasrec",
+                 "--maxlen=60000", "--batch_size=1", "--epochs=1",
+                 f"--results_dir={tmp_path / 'runs'}")
+  assert out.returncode == 2, out.stderr[-2000:]
+  assert "--maxlen=60000: a training step would need about 134 GiB" in \
+      out.stderr and "Traceback" not in out.stderr
+  assert not os.path.exists(tmp_path / "runs")
+
+
+def test_a_maxlen_longer_than_every_sequence_is_cut_and_said(tmp_path):
+  out = run_main("--maxlen=100000", *SMALL[:1], "--eval_every=1",
+                 "--synthetic_users=150", "--synthetic_items=80", "--ks=10",
+                 "--hidden_units=8", f"--results_dir={tmp_path}",
+                 "--run_name=r")
+  assert out.returncode == 0, out.stderr[-2000:]
+  res = json.load(open(tmp_path / "r" / "results.json"))
+  longest = res["dataset_stats"]["max_len"] - 1
+  assert res["maxlen"] == longest < 100000
+  assert (f"maxlen {longest} (--maxlen=100000 cut to the longest sequence "
+          "of the data)") in out.stdout
 
 
 def test_missing_data_names_both_ways_to_point_at_it(tmp_path):
@@ -146,3 +168,119 @@ def test_data_dir_from_the_environment(shared_data):
                        env=env)
   assert out.returncode == 0, out.stderr[-2000:]
   assert json.loads(out.stdout)["users"] == 31013
+
+
+# --- issue 19: nothing a user has is deleted, no wrong answer without error --
+
+def test_a_hostile_run_name_is_refused_and_results_stay_whole(tmp_path):
+  results = tmp_path / "results"
+  (results / "runs").mkdir(parents=True)
+  (results / "table2.md").write_text("tracked")
+  for name in ("..", ".", "../../x", "/tmp/elsewhere", "a" * 300):
+    # --lr=1e30 diverges in the first epoch: the clean-up path runs
+    out = run_main(*SMALL, "--lr=1e30", f"--results_dir={results / 'runs'}",
+                   f"--run_name={name}")
+    assert out.returncode == 2, (name, out.stderr[-2000:])
+    assert "--run_name" in out.stderr and "Traceback" not in out.stderr
+  assert sorted(os.listdir(results)) == ["runs", "table2.md"]
+  assert os.listdir(results / "runs") == []
+
+
+def test_a_failed_start_in_a_users_directory_deletes_nothing(tmp_path):
+  (tmp_path / "mine").mkdir()
+  (tmp_path / "mine" / "notes.txt").write_text("keep me")
+  out = run_main(*SMALL, "--lr=1e30", f"--results_dir={tmp_path}",
+                 "--run_name=mine")
+  assert out.returncode == 2 and "is not a run directory" in out.stderr
+  assert os.listdir(tmp_path / "mine") == ["notes.txt"]
+  # --restart does not make it one either
+  out = run_main(*SMALL, "--restart", f"--results_dir={tmp_path}",
+                 "--run_name=mine")
+  assert out.returncode == 2 and os.listdir(tmp_path / "mine") == [
+      "notes.txt"]
+
+
+def _interactions(path, shift=0):
+  path.write_text("".join(f"{u} {1 + (u * 7 + i + shift) % 60}\n"
+                          for u in range(1, 120) for i in range(8)))
+
+
+def test_data_edited_in_place_is_refused_naming_the_file(tmp_path):
+  data = tmp_path / "mine.txt"
+  _interactions(data)
+  args = (*SMALL, f"--data_path={data}", "--data_format=sasrec",
+          f"--results_dir={tmp_path / 'runs'}", "--run_name=r",
+          f"--cache_dir={tmp_path / 'cache'}")
+  first = run_main(*args)
+  assert first.returncode == 0, first.stderr[-2000:]
+  res = json.load(open(tmp_path / "runs" / "r" / "results.json"))
+  assert res["dataset"] == "custom" and res["data_file"] == str(data)
+  assert len(res["data_sha256"]) == 64
+  _interactions(data, shift=1)           # the same file name, other data
+  again = run_main(*args)
+  assert again.returncode == 2, again.stderr[-2000:]
+  assert f"{data} now has sha256" in again.stderr
+  assert "--restart" in again.stderr and "already complete" not in again.stdout
+
+
+def test_a_named_dataset_is_not_given_a_users_file(tmp_path):
+  data = tmp_path / "mine.txt"
+  _interactions(data)
+  out = run_main("--dataset=video", f"--data_path={data}",
+                 "--data_format=sasrec", f"--results_dir={tmp_path / 'runs'}")
+  assert out.returncode == 2
+  assert "cannot be labelled --dataset=video" in out.stderr
+  assert not (tmp_path / "runs").exists()
+
+
+def test_a_cache_that_cannot_be_written_is_a_warning(tmp_path):
+  (tmp_path / "cache").write_text("a file, not a directory")
+  data = tmp_path / "mine.txt"
+  _interactions(data)
+  out = run_main(*SMALL, f"--data_path={data}", "--data_format=sasrec",
+                 f"--cache_dir={tmp_path / 'cache'}",
+                 f"--results_dir={tmp_path / 'runs'}", "--run_name=r")
+  assert out.returncode == 0, out.stderr[-2000:]
+  assert "warning: the preprocessed data was not cached" in out.stderr
+  assert (tmp_path / "runs" / "r" / "results.json").exists()
+
+
+def test_a_file_size_limit_is_one_line_not_a_crash(tmp_path):
+  import resource
+
+  def limit():  # 1 MB: the item table and Adam's moments need more
+    resource.setrlimit(resource.RLIMIT_FSIZE, (1 << 20, 1 << 20))
+
+  out = subprocess.run(
+      [sys.executable, "-m", "asasrec_tf.main", "--epochs=1",
+       "--synthetic_users=150", "--synthetic_items=3000", "--maxlen=10",
+       "--hidden_units=64", f"--results_dir={tmp_path}", "--run_name=r",
+       "--cache_dir="], capture_output=True, text=True, cwd=REPO,
+      timeout=300, preexec_fn=limit)
+  assert out.returncode == 2, (out.returncode, out.stderr[-3000:])
+  assert "File too large" in out.stderr and "Traceback" not in out.stderr
+  assert "Exception ignored" not in out.stderr
+  assert ".weights.h5: File too large" in out.stderr
+  # it failed before its first checkpoint: its directory is gone, whole
+  assert os.listdir(tmp_path) == []
+
+
+def test_corrupt_checkpoint_state_and_init_weights_are_one_line(tmp_path):
+  args = (*SMALL, f"--results_dir={tmp_path}", "--run_name=r")
+  assert run_main(*args).returncode == 0
+  state = tmp_path / "r" / "checkpoint.json"
+  payload = json.loads(state.read_text())
+  payload["state"] = {"best": 5, "history": "x"}   # valid JSON, wrong fields
+  state.write_text(json.dumps(payload))
+  os.remove(tmp_path / "r" / "results.json")
+  out = run_main(*args)
+  assert out.returncode == 2, out.stderr[-2000:]
+  assert f"{state}: unreadable checkpoint state" in out.stderr
+  assert "--restart" in out.stderr and "Traceback" not in out.stderr
+  torn = tmp_path / "torn.weights.h5"
+  torn.write_bytes((tmp_path / "r" / "best.weights.h5").read_bytes()[:300])
+  out = run_main(*SMALL, f"--init_checkpoint={torn}",
+                 f"--results_dir={tmp_path}", "--run_name=s")
+  assert out.returncode == 2, out.stderr[-2000:]
+  assert f"--init_checkpoint: {torn} is not a readable weights file" in \
+      out.stderr and "Traceback" not in out.stderr

@@ -47,7 +47,7 @@ echo "$*" >> {log}
 for a in "$@"; do
   case "$a" in --results_dir=*) rd="${{a#*=}}";; --run_name=*) rn="${{a#*=}}";; esac
 done
-if [[ "$2" == asasrec_tf.main ]]; then mkdir -p "$rd/$rn"; echo '{{}}' > "$rd/$rn/results.json"; fi
+if [[ "$2" == asasrec_tf.main ]]; then mkdir -p "$rd/$rn"; echo '{{"metrics": {{}}}}' > "$rd/$rn/results.json"; fi
 """)
   fake.chmod(0o755)
   return fake, log
@@ -85,6 +85,35 @@ def test_seed_0_keeps_the_plain_names(tmp_path):
   assert out.returncode == 0, out.stdout + out.stderr
   assert "--run_name=synthetic-clean-mostpop --checkpoint_every=10 --seed=0" \
       in log.read_text()
+
+
+def test_force_restarts_through_the_program_and_a_torn_result_is_rerun(
+    tmp_path):
+  fake, log = _fake_python(tmp_path)
+  runs = tmp_path / "out" / "runs"
+  (runs / "synthetic-paper-mostpop").mkdir(parents=True)
+  (runs / "synthetic-paper-mostpop" / "results.json").write_text("")
+  (runs / "synthetic-paper-mostpop" / "notes.txt").write_text("mine")
+
+  def run_all(*extra):
+    return subprocess.run(
+        ["bash", os.path.join(REPO, "run_all.sh"), "--datasets=synthetic",
+         "--protocols=paper", "--models=mostpop", f"--out={tmp_path / 'out'}",
+         *extra], capture_output=True, text=True, cwd=REPO, timeout=60,
+        env={**os.environ, "PYTHON": str(fake)})
+
+  out = run_all()   # an empty results.json is not a finished run
+  assert "runs finished: 1; skipped (done before): 0" in out.stdout
+  assert "--restart" not in log.read_text()
+  out = run_all()
+  assert "runs finished: 0; skipped (done before): 1" in out.stdout
+  out = run_all("--force")
+  assert "runs finished: 1; skipped (done before): 0" in out.stdout
+  mains = [l for l in log.read_text().splitlines() if "asasrec_tf.main" in l]
+  assert "--restart" in mains[-1]
+  # the script itself deleted nothing (the program's --restart removes only
+  # a run's own files)
+  assert (runs / "synthetic-paper-mostpop" / "notes.txt").read_text() == "mine"
 
 
 @pytest.mark.slow

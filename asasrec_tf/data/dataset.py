@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 import io
 import json
-from typing import Dict, Tuple
+from typing import Dict, Optional, Tuple
 
 import numpy as np
 
@@ -40,6 +40,9 @@ class SequenceDataset:
     repeats: interactions of the raw data that repeat the user's previous
       item (after ordering by time).
     repeats_dropped: whether those were dropped.
+    source_path: the raw file it was read from (None for generated data).
+    source_sha256: SHA-256 of that file's bytes. Both are set by the loader,
+      not cached.
   """
 
   name: str
@@ -53,6 +56,8 @@ class SequenceDataset:
   item_ids: np.ndarray
   repeats: int = 0
   repeats_dropped: bool = False
+  source_path: Optional[str] = None
+  source_sha256: Optional[str] = None
 
   @property
   def num_users(self) -> int:

@@ -16,6 +16,7 @@ from typing import List, Optional
 from asasrec_tf.data import download, preprocess, readers, registry, synthetic
 from asasrec_tf.data.dataset import SPLITS, SequenceDataset
 from asasrec_tf.errors import DataError, UserError
+from asasrec_tf.fileio import WriteError
 
 CACHE_VERSION = 2
 
@@ -56,12 +57,21 @@ def find_raw_file(spec: registry.DatasetSpec, data_dir: str,
                   f"{spec.directory}/")
 
 
-def _cache_key(path: str, fmt: str, split: str, min_item: int,
-               drop_repeats: bool) -> str:
+def file_sha256(path: str) -> str:
+  """The SHA-256 of a file's bytes, hex."""
   h = hashlib.sha256()
-  with open(path, "rb") as f:
-    for chunk in iter(lambda: f.read(1 << 20), b""):
-      h.update(chunk)
+  try:
+    with open(path, "rb") as f:
+      for chunk in iter(lambda: f.read(1 << 20), b""):
+        h.update(chunk)
+  except OSError as e:
+    raise DataError(path, f"cannot be read: {e.strerror or e}") from None
+  return h.hexdigest()
+
+
+def _cache_key(content_sha256: str, fmt: str, split: str, min_item: int,
+               drop_repeats: bool) -> str:
+  h = hashlib.sha256(content_sha256.encode())
   h.update(json.dumps([fmt, split, min_item, drop_repeats,
                        CACHE_VERSION]).encode())
   return h.hexdigest()[:20]
@@ -72,28 +82,35 @@ def load_file(path: str, fmt: str, name: str, split: str = "loo_valid",
               cache_dir: Optional[str] = None,
               drop_repeats: bool = False) -> SequenceDataset:
   """Reads and preprocesses one raw file, through the cache when given
-  (an unreadable cache entry is rebuilt)."""
+  (an unreadable cache entry is rebuilt; one that cannot be written is
+  skipped with a warning). The result records the file and its SHA-256
+  (``source_path``, ``source_sha256``)."""
   if not os.path.isfile(path):
     raise DataError(path, "no such file")
+  digest = file_sha256(path)
   cache_path = None
   if cache_dir:
-    key = _cache_key(path, fmt, split, min_item_interactions, drop_repeats)
+    key = _cache_key(digest, fmt, split, min_item_interactions, drop_repeats)
     cache_path = os.path.join(cache_dir, f"{name}-{split}-{key}.npz")
     if os.path.isfile(cache_path):
       try:
-        return SequenceDataset.load(cache_path)
+        data = SequenceDataset.load(cache_path)
+        data.source_path, data.source_sha256 = path, digest
+        return data
       except (OSError, ValueError, KeyError, EOFError,
               zipfile.BadZipFile) as e:
-        print(f"ignoring unreadable cache entry {cache_path} ({e}); "
+        print(f"warning: ignoring unreadable cache entry {cache_path} ({e}); "
               "rebuilding it", file=sys.stderr)
   inter = readers.read(path, fmt)
   data = preprocess.preprocess(inter, name, split, min_item_interactions,
                                drop_repeats)
+  data.source_path, data.source_sha256 = path, digest
   if cache_path:
     try:
       data.save(cache_path)
-    except OSError as e:
-      print(f"could not write the cache {cache_path}: {e}", file=sys.stderr)
+    except (OSError, WriteError) as e:
+      print(f"warning: the preprocessed data was not cached ({e}); the run "
+            "goes on (--cache_dir='' turns the cache off)", file=sys.stderr)
   return data
 
 
@@ -113,8 +130,12 @@ def load(dataset: str = registry.SYNTHETIC, data_dir: str = ".",
     if not data_format:
       raise UserError("--data_format is required with --data_path (one of "
                       f"{', '.join(readers.FORMATS)})")
-    name = dataset if dataset not in (registry.SYNTHETIC,) else registry.CUSTOM
-    return load_file(data_path, data_format, name, split,
+    if dataset not in (registry.SYNTHETIC, registry.CUSTOM):
+      raise UserError(f"--data_path reads your own file as dataset 'custom'; "
+                      f"it cannot be labelled --dataset={dataset}. Drop "
+                      f"--dataset (or pass --dataset=custom), or read "
+                      f"{dataset}'s own file from --data_dir")
+    return load_file(data_path, data_format, registry.CUSTOM, split,
                      min_item_interactions, cache_dir, drop_repeats)
   if dataset == registry.CUSTOM:
     raise UserError("--dataset=custom needs --data_path and --data_format")

@@ -85,6 +85,7 @@ def read_text(path: str) -> str:
     line = raw[:e.start].count(b"\n") + 1
     raise DataError(path, "is not UTF-8 text (byte "
                     f"0x{raw[e.start]:02x})", line=line) from None
+  text = text.removeprefix("\ufeff")  # a byte order mark is not content
   if not text.strip():
     raise DataError(path, "is empty: expected at least one interaction")
   return text
@@ -94,10 +95,12 @@ def read_text(path: str) -> str:
 
 
 def _check_id(tok: str) -> Optional[str]:
+  shown = tok if len(tok) <= 40 else f"{tok[:20]}...{tok[-8:]} ({len(tok)} characters)"
   if not _UINT.fullmatch(tok):
-    return f"'{tok}' is not a non-negative integer id"
-  if int(tok) > MAX_ID:
-    return f"id {tok} is too large (the limit is 2^63-1)"
+    return f"'{shown}' is not a non-negative integer id"
+  digits = tok.lstrip("0") or "0"
+  if len(digits) > 19 or int(digits) > MAX_ID:
+    return f"id {shown} is too large (the limit is 2^63-1)"
   return None
 
 
@@ -218,8 +221,9 @@ def _read_delimited(path: str, text: str, layout: _Layout,
 
 
 def _to_int(col: pd.Series) -> pd.Series:
-  """Strings to int64 when every one is an in-range non-negative integer."""
-  if not col.str.fullmatch(r"[0-9]{1,19}").all():
+  """Strings to int64 when every one is an in-range non-negative integer
+  (leading zeros allowed)."""
+  if not col.str.fullmatch(r"0*[0-9]{1,19}").all():
     return pd.Series([None], dtype=object)
   try:
     return col.astype(np.int64)

@@ -53,8 +53,11 @@ class Run:
         if metric in z:
           return users, z[metric]
         return users, metrics.per_user(z["ranks"], z["ks"].tolist())[metric]
-    except (OSError, KeyError, ValueError, zipfile.BadZipFile) as e:
-      raise UserError(f"{path}: cannot read per-user {metric} ({e})") from None
+    except (OSError, KeyError, ValueError, EOFError,
+            zipfile.BadZipFile) as e:
+      raise UserError(f"{path}: cannot read per-user {metric} "
+                      f"({type(e).__name__}: {e}); rerun the run's command "
+                      "with --restart, or leave the run out") from None
 
 
 def load_runs(runs_dir: str) -> Dict[str, Run]:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import glob
 import json
 import os
+import re
 from typing import Dict, List, Optional
 
 import keras
@@ -25,6 +26,7 @@ import numpy as np
 from asasrec_tf.fileio import atomic_write_text
 
 STATE = "checkpoint.json"
+_WEIGHTS = re.compile(r"ckpt-[0-9]+\.weights\.h5")
 
 
 def rng_variables(model) -> List[keras.Variable]:
@@ -77,16 +79,35 @@ def read(run_dir: str) -> Optional[Dict[str, object]]:
   if not os.path.isfile(path):
     return None
   try:
-    with open(path) as f:
+    with open(path, encoding="utf-8") as f:
       payload = json.load(f)
-    missing = [k for k in ("epoch", "weights", "state", "rng")
-               if k not in payload]
-    if missing:
-      raise KeyError(f"no {', '.join(missing)}")
+    _check_payload(payload)
   except (OSError, ValueError, KeyError, TypeError) as e:
     raise UnreadableCheckpoint(f"{path}: unreadable checkpoint ({e})"
                                ) from None
   return payload
+
+
+def _check_payload(payload) -> None:
+  """Raises ValueError unless ``payload`` has the fields and types save()
+  writes (the weights a bare file name of this directory)."""
+  if not isinstance(payload, dict):
+    raise ValueError("not a JSON object")
+  missing = [k for k in ("epoch", "weights", "state", "rng")
+             if k not in payload]
+  if missing:
+    raise ValueError(f"no {', '.join(missing)}")
+  epoch = payload["epoch"]
+  if isinstance(epoch, bool) or not isinstance(epoch, int) or epoch < 0:
+    raise ValueError(f"epoch {epoch!r} is not a non-negative integer")
+  if not (isinstance(payload["weights"], str) and
+          _WEIGHTS.fullmatch(payload["weights"])):
+    raise ValueError(f"weights {payload['weights']!r} is not a "
+                     "ckpt-<epoch>.weights.h5 file name")
+  if not isinstance(payload["state"], dict):
+    raise ValueError("state is not a JSON object")
+  if not isinstance(payload["rng"], list):
+    raise ValueError("rng is not a list")
 
 
 def weights_path(run_dir: str, payload: Dict[str, object]) -> str:

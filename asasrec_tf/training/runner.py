@@ -14,6 +14,7 @@ written every ``--checkpoint_every`` epochs; every file is written atomically.
 from __future__ import annotations
 
 import dataclasses
+import io
 import json
 import math
 import os
@@ -27,7 +28,7 @@ import numpy as np
 import tensorflow as tf
 
 from asasrec_tf.data.dataset import SequenceDataset
-from asasrec_tf.fileio import atomic_write, atomic_write_text, require_free_space
+from asasrec_tf.fileio import atomic_write_bytes, atomic_write_text
 from asasrec_tf.errors import TrainingError, UserError
 from asasrec_tf.evaluation.ranking import EvalResult, RankingEvaluator, make_scorer
 from asasrec_tf.training import checkpoint
@@ -78,15 +79,27 @@ def distributed(strategy) -> bool:
 
 def save_weights(model: keras.Model, path: str) -> None:
   """Writes the model's weights and optimizer state to ``path``
-  (.weights.h5) atomically, after checking the disk has room for them."""
-  variables = list(model.weights) + list(
-      model.optimizer.variables if model.optimizer else [])
-  # Variables are float32 (mixed precision keeps them so): 4 bytes each,
-  # twice over for h5's overhead and the file being replaced.
-  size = 4 * sum(int(np.prod(v.shape)) for v in variables)
-  require_free_space(path, 2 * size + (1 << 20))
-  atomic_write(path, lambda tmp: model.save_weights(tmp, overwrite=True),
-               suffix=".weights.h5")
+  (.weights.h5) atomically.
+
+  The HDF5 image is built in memory and written as one block of bytes, so
+  that a failing write (a full disk, a file-size limit) is an ordinary
+  OSError, reported as WriteError, and never reaches h5py, which crashes the
+  process on one.
+  """
+  atomic_write_bytes(path, weights_image(model))
+
+
+def weights_image(model: keras.Model) -> bytes:
+  """The bytes ``model.save_weights`` would write to a .weights.h5 file."""
+  from keras.src.saving import saving_lib
+  buffer = io.BytesIO()
+  store = saving_lib.H5IOStore(buffer, mode="w")
+  try:
+    saving_lib._save_state(model, weights_store=store, assets_store=None,  # pylint: disable=protected-access
+                           inner_path="", visited_saveables=set())
+  finally:
+    store.close()
+  return buffer.getvalue()
 
 
 def load_init_checkpoint(model: keras.Model, where: str,
@@ -124,6 +137,9 @@ def load_init_checkpoint(model: keras.Model, where: str,
     raise UserError(f"--init_checkpoint: no weights at {path}")
   try:
     model.load_weights(path)
+  except OSError as e:
+    raise UserError(f"--init_checkpoint: {path} is not a readable weights "
+                    f"file (truncated or corrupt?): {e}") from None
   except (ValueError, KeyError) as e:
     raise UserError(f"--init_checkpoint: {path} does not fit this model "
                     f"(same --hidden_units, --num_blocks, --maxlen and dataset "
@@ -221,17 +237,36 @@ class Runner:
   def _restore(self) -> None:
     try:
       payload = checkpoint.load(self.run_dir, self.model)
-    except checkpoint.UnreadableCheckpoint as e:
-      raise UserError(f"{e}; pass --restart to discard the run directory's "
-                      "contents and start the run afresh") from None
+      self._set_state(payload["state"])
+    except (checkpoint.UnreadableCheckpoint, KeyError, TypeError,
+            ValueError) as e:
+      where = (str(e) if isinstance(e, checkpoint.UnreadableCheckpoint) else
+               f"{os.path.join(self.run_dir, checkpoint.STATE)}: unreadable "
+               f"checkpoint state ({type(e).__name__}: {e})")
+      raise UserError(f"{where}; pass --restart to discard the run "
+                      "directory's contents and start the run afresh"
+                      ) from None
+    self._log(f"resuming {self.run_dir} after epoch {self.epoch}")
+
+  def _set_state(self, state: Dict[str, object]) -> None:
+    """Sets the checkpointed bookkeeping; KeyError/TypeError/ValueError
+    when ``state`` is not what _save_checkpoint writes."""
     for key in self._STATE:
-      state = payload["state"]
       setattr(self, key, state[key] if key in state
               else self._STATE_DEFAULTS[key])
+    self.start_epoch, self.epoch = int(self.start_epoch), int(self.epoch)
+    self.bad_evals = int(self.bad_evals)
+    self.best = dict(self.best)
+    self.best["epoch"] = int(self.best["epoch"])
+    self.best["metrics"] = dict(self.best["metrics"])
     if self.best["value"] is None:
       self.best["value"] = -math.inf
-    self.scalars = [tuple(x) for x in self.scalars]
-    self._log(f"resuming {self.run_dir} after epoch {self.epoch}")
+    self.best["value"] = float(self.best["value"])
+    self.history = list(self.history)
+    self.epoch_seconds = [float(x) for x in self.epoch_seconds]
+    self.eval_seconds = [float(x) for x in self.eval_seconds]
+    self.scalars = [(str(t), int(step), float(v))
+                    for t, step, v in self.scalars]
 
   def _evaluate(self, target: str, epoch: int) -> EvalResult:
     result = self.evaluators[target].evaluate(self.scorer)

@@ -65,6 +65,10 @@ def test_snap_checkins_drop_rows_without_location(tmp_path):
     ("sasrec", "1 2\n3\n", 2, "found 1 field"),
     ("sasrec", "1 2\n-1 2\n", 2, "user: '-1' is not a non-negative"),
     ("sasrec", "1 2\n1 99999999999999999999\n", 2, "too large"),
+    # Python refuses int() of more than 4,300 digits: still a line and a reason
+    ("sasrec", "1 2\n1 " + "9" * 100000 + "\n", 2,
+     "(100000 characters) is too large"),
+    ("sasrec", "1 2\n1 0009223372036854775808\n", 2, "too large"),
     ("sasrec", "1 2\n1 2.5\n", 2, "'2.5'"),
     ("movielens", "1::2::3::4\n1::2::3\n", 2, "expected 4 '::'-separated"),
     ("movielens", "1::2::3::4\n1::2::3::t\n", 2, "Timestamp: 't' is not a number"),
@@ -81,6 +85,22 @@ def test_malformed_line_is_named(tmp_path, fmt, text, line, fragment):
   assert e.value.path == path
   assert fragment in str(e.value)
   assert str(e.value).startswith(f"{path}:{line}: ")
+
+
+def test_zero_padded_ids_are_read_as_their_value(tmp_path):
+  # 20 digits, but the value 1 (the parser path took at most 19 digits)
+  path = write(tmp_path, "pad", "00000000000000000001 00000000000000000042\n"
+               "2 7\n")
+  got = readers.read(path, "sasrec")
+  np.testing.assert_array_equal(got.users, [1, 2])
+  np.testing.assert_array_equal(got.items, [42, 7])
+
+
+def test_a_byte_order_mark_is_not_part_of_the_header(tmp_path):
+  path = write(tmp_path, "bom.csv",
+               b"\xef\xbb\xbfuser,item,timestamp\na,b,1\na,c,2\n")
+  got = readers.read(path, "csv")
+  np.testing.assert_array_equal(got.items, ["b", "c"])
 
 
 def test_empty_file(tmp_path):

@@ -36,3 +36,16 @@ def test_report_errors_name_the_problem(tmp_path):
   assert out.returncode == 2 and "r/results.json: expected a JSON object" in \
       out.stderr
   assert not os.path.exists(tmp_path / "out")
+
+
+def test_an_empty_per_user_file_is_named(tmp_path):
+  runs_dir = tmp_path / "runs"
+  for model in ("sasrec", "asasrec"):
+    make_run(runs_dir, f"video-paper-{model}", {"ndcg@100": [0.1, 0.3]},
+             history([0.1, 0.2]))
+  empty = runs_dir / "video-paper-asasrec" / "test_per_user.npz"
+  empty.write_bytes(b"")
+  out = _report(f"--runs_dir={runs_dir}", f"--out_dir={tmp_path / 'out'}")
+  assert out.returncode == 2, out.stderr[-2000:]
+  assert f"{empty}: cannot read per-user" in out.stderr
+  assert "Traceback" not in out.stderr

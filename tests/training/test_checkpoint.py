@@ -1,6 +1,7 @@
 """Crash-safety of checkpoints and results, by failing writes on purpose."""
 
 import os
+import resource
 
 import keras
 import numpy as np
@@ -71,20 +72,46 @@ def test_death_before_the_commit_keeps_the_previous_checkpoint(
 def test_death_while_writing_weights_leaves_no_torn_file(model, tmp_path,
                                                          monkeypatch):
   checkpoint.save(str(tmp_path), model, 1, {}, runner.save_weights)
-  real = model.save_weights
+  real_write = fileio.atomic_write
 
-  def half_write(path, overwrite=True):
-    with open(path, "wb") as f:
-      f.write(b"\x89HDF\r\n")  # a truncated h5 file
-    raise Killed()
+  def half_write(path, write, suffix=""):
+    def torn(tmp):
+      with open(tmp, "wb") as f:
+        f.write(b"\x89HDF\r\n")  # a truncated h5 file
+      raise Killed()
+    return real_write(path, torn, suffix)
 
-  monkeypatch.setattr(model, "save_weights", half_write)
+  monkeypatch.setattr(fileio, "atomic_write", half_write)
   with pytest.raises(Killed):
     checkpoint.save(str(tmp_path), model, 2, {}, runner.save_weights)
-  monkeypatch.setattr(model, "save_weights", real)
-  assert sorted(f for f in os.listdir(tmp_path) if f.endswith(".h5")) == [
-      "ckpt-000001.weights.h5"]
+  monkeypatch.undo()
+  assert sorted(os.listdir(tmp_path)) == ["checkpoint.json",
+                                          "ckpt-000001.weights.h5"]
   assert checkpoint.load(str(tmp_path), model)["epoch"] == 1
+
+
+def test_weights_image_is_what_save_weights_writes(model, tmp_path):
+  model.save_weights(str(tmp_path / "keras.weights.h5"))
+  saved = weights_of(model)
+  runner.save_weights(model, str(tmp_path / "ours.weights.h5"))
+  for v in model.weights + model.optimizer.variables:
+    v.assign(np.zeros(v.shape, v.dtype))
+  model.load_weights(str(tmp_path / "ours.weights.h5"))
+  for a, b in zip(weights_of(model), saved):
+    np.testing.assert_array_equal(a, b)
+
+
+def test_a_write_over_the_file_size_limit_is_a_write_error(model, tmp_path):
+  # `ulimit -f` or a full disk: h5py writing the file itself crashed the
+  # process (exit 139); the image written as bytes fails as a plain OSError.
+  soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+  resource.setrlimit(resource.RLIMIT_FSIZE, (4096, hard))
+  try:
+    with pytest.raises(fileio.WriteError, match="File too large"):
+      runner.save_weights(model, str(tmp_path / "w.weights.h5"))
+  finally:
+    resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
+  assert os.listdir(tmp_path) == []
 
 
 def test_death_while_writing_results_leaves_no_results_file(tmp_path,
@@ -105,30 +132,16 @@ def test_a_full_disk_is_a_clear_error_and_keeps_the_previous_files(
   checkpoint.save(str(tmp_path), model, 1, {}, runner.save_weights)
   before = sorted(os.listdir(tmp_path))
 
-  def full(path, overwrite=True):
-    with open(path, "wb") as f:
-      f.write(b"\x89HDF")
+  def full(fd):
     raise OSError(errno.ENOSPC, "No space left on device")
 
-  monkeypatch.setattr(model, "save_weights", full)
+  monkeypatch.setattr(fileio.os, "fsync", full)
   with pytest.raises(UserError, match=r"ckpt-000002.weights.h5: no space "
                      "left on the device; nothing was written"):
     checkpoint.save(str(tmp_path), model, 2, {}, runner.save_weights)
+  monkeypatch.undo()
   assert sorted(os.listdir(tmp_path)) == before   # no temporary left
   assert checkpoint.load(str(tmp_path), model)["epoch"] == 1
-
-
-def test_weights_are_not_begun_without_room_for_them(model, tmp_path,
-                                                     monkeypatch):
-  from asasrec_tf.errors import UserError
-
-  class Tiny:
-    f_bavail, f_frsize = 10, 4096   # 40 KiB free
-
-  monkeypatch.setattr(fileio.os, "statvfs", lambda path: Tiny)
-  with pytest.raises(UserError, match=r"0.0 MiB free on the device"):
-    runner.save_weights(model, str(tmp_path / "w.weights.h5"))
-  assert os.listdir(tmp_path) == []
 
 
 def test_files_get_the_umask_permissions_and_stale_temporaries_go(tmp_path):
@@ -143,3 +156,22 @@ def test_files_get_the_umask_permissions_and_stale_temporaries_go(tmp_path):
   (tmp_path / ".tmp-dir").mkdir()
   assert fileio.remove_stale_temporaries(str(tmp_path)) == 2
   assert os.listdir(tmp_path) == ["a.json"]
+
+
+@pytest.mark.parametrize("payload,reason", [
+    ([], "not a JSON object"),
+    ({"epoch": 1, "weights": "ckpt-000001.weights.h5", "state": {}}, "no rng"),
+    ({"epoch": "one", "weights": "ckpt-000001.weights.h5", "state": {},
+      "rng": []}, "epoch 'one' is not a non-negative integer"),
+    ({"epoch": 1, "weights": "../../elsewhere/ckpt-1.weights.h5", "state": {},
+      "rng": []}, "is not a ckpt-<epoch>.weights.h5 file name"),
+    ({"epoch": 1, "weights": "ckpt-000001.weights.h5", "state": [],
+      "rng": []}, "state is not a JSON object"),
+])
+def test_a_checkpoint_json_of_the_wrong_shape_is_unreadable(tmp_path, payload,
+                                                             reason):
+  import json
+  (tmp_path / checkpoint.STATE).write_text(json.dumps(payload))
+  with pytest.raises(checkpoint.UnreadableCheckpoint,
+                     match=f"checkpoint.json: unreadable checkpoint .*{reason}"):
+    checkpoint.read(str(tmp_path))

@@ -62,3 +62,44 @@ def test_two_workers_on_loopback_complete_a_short_training(tmp_path):
              for o in outputs]
   assert len(metrics[0]) == len(metrics[1]) == 1
   assert metrics[0] == metrics[1]
+
+
+def _lonely_worker(tmp_path, *extra):
+  """A worker whose one peer never starts."""
+  ports = [_free_port(), _free_port()]
+  env = dict(os.environ, TF_CONFIG=json.dumps({
+      "cluster": {"worker": [f"127.0.0.1:{p}" for p in ports]},
+      "task": {"type": "worker", "index": 0}}))
+  proc = subprocess.Popen(
+      [sys.executable, "-m", "asasrec_tf.main", "--distribution=multi_worker",
+       "--epochs=1", "--synthetic_users=100", "--hidden_units=8",
+       f"--results_dir={tmp_path}", "--run_name=r", *extra], cwd=REPO, env=env,
+      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+  return proc, ports
+
+
+def test_an_unreachable_worker_is_named_after_the_timeout(tmp_path):
+  proc, ports = _lonely_worker(tmp_path, "--worker_timeout=3")
+  _, err = proc.communicate(timeout=120)
+  assert proc.returncode == 2, err[-2000:]
+  assert f"waiting for worker 1 at 127.0.0.1:{ports[1]}" in err
+  assert (f"gave up after 3 s waiting for worker 1 at 127.0.0.1:{ports[1]} "
+          "(not reachable)") in err
+  assert "Traceback" not in err
+  assert os.listdir(tmp_path) == []   # no run directory, no lock held
+
+
+def test_a_worker_waiting_for_its_peers_stops_on_sigterm(tmp_path):
+  import signal
+  import time
+  proc, _ = _lonely_worker(tmp_path)
+  deadline = time.time() + 120
+  line = ""
+  while "waiting for worker 1" not in line:
+    assert time.time() < deadline and proc.poll() is None
+    line = proc.stderr.readline()
+  proc.send_signal(signal.SIGTERM)
+  _, err = proc.communicate(timeout=30)
+  assert proc.returncode == 143, err[-2000:]
+  assert "terminated" in err and "Traceback" not in err
+  assert os.listdir(tmp_path) == []
