@@ -19,7 +19,7 @@ from typing import Dict, List, Optional
 import numpy as np
 
 from asasrec_tf.evaluation import significance
-from asasrec_tf.report import paper
+from asasrec_tf.report import paper, seeds, selection
 from asasrec_tf.report.runs import Run
 
 ALPHA = 0.05
@@ -72,7 +72,19 @@ ROWS = (
     Row("ablation-asasrec-authors-keras-eps", "Adam epsilon 1e-7",
         "both arms use Keras's epsilon instead of TF1's 1e-8",
         "ablation-sasrec-keras-eps"),
+    Row("ablation-asasrec-authors-loss-authors", "loss: the authors' form",
+        "both arms use -log(sigmoid(x) + 1e-24) - log(1 - sigmoid(x) + "
+        "1e-24), flat once a negative's logit passes about 17, instead of "
+        "softplus", "ablation-sasrec-loss-authors"),
+    Row("ablation-block-authors-asasrec-authors", "block: the authors'",
+        "both arms use the authors' block (keys and values layer-normed, a "
+        "layer norm closing each feed-forward) and continue a pre-run of "
+        "their own with it (`ablation-block-authors-sasrec-pre`)",
+        "ablation-block-authors-sasrec"),
 )
+# The factor of the seed-to-seed SD of the authors' step's gain within
+# which a row's change is not told apart from training randomness.
+SEED_FACTOR = 2
 
 
 def _aligned(*runs: Run) -> List[np.ndarray]:
@@ -104,6 +116,8 @@ class Result:
   plain_shift: Optional[float] = None    # the plain arm vs plain SASRec
   plain_shift_p: Optional[float] = None
   short_gain: Optional[float] = None     # gain of the best by +SHORT epochs
+  whole_gain: Optional[float] = None     # gain, selected over the whole run
+  seed_sd: Optional[float] = None        # seed SD of the authors' gain
 
 
 def best_by(run: Run, epochs: int) -> Optional[float]:
@@ -127,10 +141,13 @@ def _last(run: Run) -> Optional[float]:
   return None
 
 
-def group(runs: Dict[str, Run], dataset: str,
-          protocol: str) -> List[Result]:
-  """The rows of one (dataset, protocol) whose runs exist."""
-  name = lambda suffix: f"{dataset}-{protocol}-{suffix}"
+def group(runs: Dict[str, Run], prefix: str,
+          seed_sd: Optional[float] = None) -> List[Result]:
+  """The rows of the group whose run names start with ``prefix`` (e.g.
+  ``video-paper`` or ``video-paper-seed1``) whose runs exist; ``seed_sd``
+  is the seed-to-seed SD of the authors' step's gain (absolute NDCG@100)
+  that each row's change is judged against."""
+  name = lambda suffix: f"{prefix}-{suffix}"
   sasrec = runs.get(name("sasrec"))
   authors = runs.get(name(AUTHORS))
   out = []
@@ -139,7 +156,7 @@ def group(runs: Dict[str, Run], dataset: str,
     if run is None:
       continue
     res = Result(row, run.test_metric("hr@100"), run.test_metric(METRIC),
-                 _last(run))
+                 _last(run), seed_sd=seed_sd)
     plain = runs.get(name(row.plain))
     if row.run != "sasrec" and plain is not None:
       a, s = _aligned(run, plain)
@@ -149,6 +166,8 @@ def group(runs: Dict[str, Run], dataset: str,
       short = (best_by(run, SHORT), best_by(plain, SHORT))
       if None not in short:
         res.short_gain = short[0] / short[1] - 1
+      res.whole_gain = (selection.whole_run(run, runs).value /
+                        selection.whole_run(plain, runs).value - 1)
       if row.run != AUTHORS and authors is not None and sasrec is not None:
         a, s, a0, s0 = _aligned(run, plain, authors, sasrec)
         res.shift = float((a - s).mean() - (a0 - s0).mean())
@@ -165,7 +184,7 @@ def _p(p: Optional[float]) -> str:
     return "—"
   if p == 0.0:
     return "< 1e-300"
-  return f"{p:.1e}" if p < 0.001 else f"{p:.3f}"
+  return f"{p:.1e}" if p < 0.001 else f"{p:.3g}"
 
 
 def _num(x: Optional[float], fmt: str = ".4f") -> str:
@@ -192,6 +211,14 @@ def sentence(res: Result) -> str:
             f"leaves the gain where the authors' step has it (change "
             f"{res.shift:+.4f}, p = {_p(res.shift_p)})")
   text = f"{gain}; this {effect}"
+  if res.seed_sd is not None:
+    if abs(res.shift) < SEED_FACTOR * res.seed_sd:
+      text += (f"; no effect distinguishable from seed variation (|change| "
+               f"< {SEED_FACTOR} x the seed SD of the gain, "
+               f"{res.seed_sd:.4f})")
+    else:
+      text += (f"; beyond seed variation (|change| >= {SEED_FACTOR} x the "
+               f"seed SD of the gain, {res.seed_sd:.4f})")
   if res.plain_shift is not None:
     text += (f"; SASRec itself moves by {res.plain_shift:+.4f} "
              f"(p = {_p(res.plain_shift_p)})")
@@ -203,35 +230,14 @@ def markdown(runs: Dict[str, Run], source: str = "results/runs/*") -> str:
   sections = []
   for d in paper.DATASETS:
     for protocol in paper.PROTOCOLS:
-      results = group(runs, d, protocol)
-      if not any(r.row.run.startswith("ablation-") for r in results):
-        continue
-      pre = runs.get(paper.run_name(d, protocol, "sasrec", "pre"))
-      start = pre.results.get("epochs_run") if pre else None
-      first = next(iter(results))
-      epochs = runs[f"{d}-{protocol}-{first.row.run}"].results.get(
-          "epochs_run")
-      out = io.StringIO()
-      out.write(f"## {paper.DATASET_NAMES[d]}, {protocol} protocol\n\n"
-                f"Every row continues `{d}-{protocol}-sasrec-pre` from its "
-                f"checkpoint of epoch {start} for {epochs} epochs; test "
-                f"metrics of the epoch selected on "
-                f"{'test' if protocol == 'paper' else 'validation'}.\n\n"
-                "| continuation | what differs from the authors' step | "
-                "HR@100 | NDCG@100 | NDCG@100 last | its SASRec arm | gain | "
-                f"p | gain by +{SHORT} | gain change | p | what it did |\n"
-                "|---|---|---|---|---|---|---|---|---|---|---|---|\n")
-      for res in results:
-        out.write(
-            f"| {res.row.label} | {res.row.change or '—'} | "
-            f"{_num(res.hr)} | {_num(res.ndcg)} | {_num(res.last_ndcg)} | "
-            f"{_num(res.plain_ndcg)} | "
-            f"{'—' if res.gain is None else f'{100 * res.gain:+.1f} %'} | "
-            f"{_p(res.gain_p)} | "
-            f"{'—' if res.short_gain is None else f'{100 * res.short_gain:+.1f} %'}"
-            f" | {_num(res.shift, '+.4f')} | "
-            f"{_p(res.shift_p)} | {sentence(res)} |\n")
-      sections.append(out.getvalue())
+      spread = seeds.gain_spread(runs, d, protocol)
+      for seed in seeds.seeds_of(runs, d, protocol):
+        prefix = seeds.prefix(d, protocol, seed)
+        results = group(runs, prefix, spread)
+        if not any(r.row.run.startswith("ablation-") for r in results):
+          continue
+        sections.append(_section(runs, d, protocol, seed, prefix, results,
+                                 spread))
   if not sections:
     return ""
   return ("# Ablation: what ASASRec's gain over SASRec depends on\n\n"
@@ -241,10 +247,50 @@ def markdown(runs: Dict[str, Run], source: str = "results/runs/*") -> str:
           "over its SASRec arm, paired t-test over per-user values. *gain "
           "change*: the row's gain minus the authors' step's, in absolute "
           "NDCG@100 (per user, a difference of differences), with its "
-          "paired t-test. *NDCG@100 last*: at the last epoch (paper "
+          "paired t-test; where several training seeds ran, a change smaller "
+          f"than {SEED_FACTOR} x the seed-to-seed SD of the authors' step's "
+          "gain is called indistinguishable from seed variation, whatever "
+          "its p (the t-test sees users, not training randomness). "
+          "*NDCG@100 last*: at the last epoch (paper "
           "protocol only), to show what selection on test hides. *gain by "
           f"+{SHORT}*: the same gain between the best evaluations of the "
           f"first {SHORT} epochs after the switch (paper protocol only): what "
-          "a shorter continuation would have reported. Written by "
+          "a shorter continuation would have reported. *gain, whole run*: "
+          "each arm's epoch selected over its pre-run and continuation "
+          "together. Written by "
           f"`python -m asasrec_tf.report` from the runs of `./run_all.sh "
           f"--ablation` in `{source}`.\n\n" + "\n".join(sections))
+
+
+def _section(runs: Dict[str, Run], dataset: str, protocol: str, seed: int,
+             prefix: str, results: List[Result],
+             spread: Optional[float]) -> str:
+  pre = runs.get(f"{prefix}-sasrec-pre")
+  start = pre.results.get("epochs_run") if pre else None
+  epochs = runs[f"{prefix}-{results[0].row.run}"].results.get("epochs_run")
+  n_seeds = len(seeds.seeds_of(runs, dataset, protocol))
+  out = io.StringIO()
+  out.write(f"## {paper.DATASET_NAMES[dataset]}, {protocol} protocol"
+            f"{f', seed {seed}' if seed else ''}\n\n"
+            f"Every row continues `{prefix}-sasrec-pre` from its "
+            f"checkpoint of epoch {start} for {epochs} epochs (unless it says "
+            "otherwise); test metrics of the epoch selected on "
+            f"{'test' if protocol == 'paper' else 'validation'}."
+            + (f" Seed-to-seed SD of the authors' step's gain over "
+               f"{n_seeds} seeds: {spread:.4f} NDCG@100." if spread is not None
+               else "") + "\n\n"
+            "| continuation | what differs from the authors' step | "
+            "HR@100 | NDCG@100 | NDCG@100 last | its SASRec arm | gain | "
+            f"p | gain by +{SHORT} | gain, whole run | gain change | p | "
+            "what it did |\n"
+            "|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
+  pct = lambda g: "—" if g is None else f"{100 * g:+.1f} %"
+  for res in results:
+    out.write(
+        f"| {res.row.label} | {res.row.change or '—'} | "
+        f"{_num(res.hr)} | {_num(res.ndcg)} | {_num(res.last_ndcg)} | "
+        f"{_num(res.plain_ndcg)} | {pct(res.gain)} | {_p(res.gain_p)} | "
+        f"{pct(res.short_gain)} | {pct(res.whole_gain)} | "
+        f"{_num(res.shift, '+.4f')} | {_p(res.shift_p)} | "
+        f"{sentence(res)} |\n")
+  return out.getvalue()

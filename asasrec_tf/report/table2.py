@@ -15,7 +15,7 @@ import dataclasses
 import io
 from typing import Dict, List, Optional, Sequence
 
-from asasrec_tf.report import paper
+from asasrec_tf.report import paper, seeds
 from asasrec_tf.report.runs import Run, compare
 
 ALPHA = 0.05
@@ -86,7 +86,7 @@ def _p(p: Optional[float]) -> str:
     return "—"
   if p == 0.0:
     return "< 1e-300"      # below the smallest double the t-test returns
-  return f"{p:.1e}" if p < 0.001 else f"{p:.3f}"
+  return f"{p:.1e}" if p < 0.001 else f"{p:.3g}"
 
 
 def protocol_table(protocol: str, runs: Dict[str, Run]) -> List[Column]:
@@ -136,6 +136,8 @@ def markdown(runs: Dict[str, Run], unavailable: Sequence[str],
     if protocol == "paper":
       w(missing_markdown(runs, unavailable))
   w(gains_markdown(runs))
+  w(seeds.seeds_markdown(runs))
+  w(seeds.selection_markdown(runs))
   w(claims_markdown(runs))
   w(runs_markdown(runs))
   if status("beauty-bert4rec", runs, (), "paper") == "ok" or status(

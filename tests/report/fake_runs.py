@@ -8,9 +8,11 @@ import numpy as np
 
 
 def make_run(runs_dir, name, per_user, history=(), epochs_run=None,
-             selected_on="test", model=None, flags=None, start_epoch=0):
+             selected_on="test", model=None, flags=None, start_epoch=0,
+             init_from=None, best_epoch=None):
   """Writes runs_dir/name with per-user metrics ``per_user`` ({metric: [n]})
-  for users 100, 101, ...; results.json holds their means."""
+  for users 100, 101, ...; results.json holds their means. ``init_from``
+  names the run it continued (its checkpoint of ``start_epoch``)."""
   path = os.path.join(runs_dir, name)
   os.makedirs(path, exist_ok=True)
   n = len(next(iter(per_user.values())))
@@ -21,7 +23,13 @@ def make_run(runs_dir, name, per_user, history=(), epochs_run=None,
   epochs = epochs_run if epochs_run is not None else (
       history[-1]["epoch"] - start_epoch if history else 0)
   results = {"dataset": name.split("-")[0], "model": model or name.split("-")[2],
-             "selected_on": selected_on, "best_epoch": start_epoch + epochs,
+             "selected_on": selected_on, "select_metric": "ndcg@100",
+             "best_epoch": (start_epoch + epochs if best_epoch is None
+                            else best_epoch),
+             "init": ({"path": f"/elsewhere/runs/{init_from}/ckpt-"
+                               f"{start_epoch:06d}.weights.h5",
+                       "epoch": start_epoch, "optimizer": True}
+                      if init_from else None),
              "start_epoch": start_epoch, "epochs_run": epochs,
              "metrics": {"test": {k: float(v.mean()) for k, v in arrays.items()}},
              "history": list(history), "flags": flags or {},

@@ -28,7 +28,7 @@ def found(tmp_path):
 
 
 def test_gains_and_their_changes_by_hand(found):
-  rows = {r.row.run: r for r in ablation.group(found, "video", "paper")}
+  rows = {r.row.run: r for r in ablation.group(found, "video-paper")}
   assert list(rows) == ["sasrec", "asasrec-authors",
                         "ablation-asasrec-authors-two-passes",
                         "ablation-asasrec-authors-keras-eps"]
@@ -75,7 +75,7 @@ def test_gain_by_a_shorter_budget_comes_from_the_history(tmp_path):
            start_epoch=1000, model="asasrec")
   found = runs.load_runs(str(tmp_path))
   assert ablation.best_by(found["video-paper-asasrec-authors"], 100) == 0.11
-  (authors,) = [r for r in ablation.group(found, "video", "paper")
+  (authors,) = [r for r in ablation.group(found, "video-paper")
                 if r.row.run == "asasrec-authors"]
   # by epoch 1100 the best are 0.11 and 0.10: +10 %; the selected epochs'
   # per-user means are 0.19 and 0.11: +72.7 %

@@ -109,7 +109,9 @@ def test_p_values_print_readably():
   assert table2._p(None) == "—"
   assert table2._p(0.0) == "< 1e-300"
   assert table2._p(2.2e-6) == "2.2e-06"
-  assert table2._p(0.0412) == "0.041"
+  assert table2._p(0.0412) == "0.0412"
+  # three significant digits, so that a star beside p < 0.05 is visibly right
+  assert table2._p(0.0498) == "0.0498" and table2._p(0.345) == "0.345"
 
 
 def test_the_archive_keeps_ranks_and_rebuilds_the_same_tables(tmp_path):
@@ -157,10 +159,10 @@ def test_clean_protocol_has_its_own_table_without_the_papers_numbers(tmp_path):
   assert "| ASASRec (Eq. 9) | 0.7500 | 0.4375 | 1.0000 | **0.5625** |" in clean
   assert "(0.0853)" not in clean
   # Differences 0.1, 0.1, 0.1, 0: mean 0.075, sd 0.05, t = 0.075 / (0.05 / 2)
-  # = 3.0 with 3 df: p = 0.058, not significant, so no star.
-  assert "Video NDCG@100 ASASRec (Eq. 9) vs SASRec 0.058" in clean
+  # = 3.0 with 3 df: p = 0.0577, not significant, so no star.
+  assert "Video NDCG@100 ASASRec (Eq. 9) vs SASRec 0.0577" in clean
   assert "**0.5625**\\*" not in clean
   # The gain row names the protocol: 0.5625 / 0.4875 - 1 = +15.4 %.
   assert ("| Video | clean | ASASRec (Eq. 9) | 0.4875 | 0.5625 | +15.4 % | "
-          "0.058 |") in md
+          "0.0577 |") in md
   assert "| video-clean-asasrec | 0 + 0 | 0 | no | valid |" in md
