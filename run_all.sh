@@ -29,8 +29,8 @@
 # Adagrad, as He et al.'s APR restores only the embeddings); so the members of a group
 # start from the same state and get the same number of epochs (the paper's
 # Figure 2 set-up). With --ablation, each difference from the authors' code
-# is also switched on its own from the same start (see ABLATION below and
-# results/ablation.md). Each run uses flags/<dataset>/<model>.cfg. A run
+# is also switched on its own from the same start (the ablation runs, listed
+# at the end of this help, and results/ablation.md). Each run uses flags/<dataset>/<model>.cfg. A run
 # whose results.json exists is skipped (--force reruns it); an interrupted
 # run resumes from its checkpoint. Then it measures robustness of the
 # SASRec and ASASRec runs and writes table2.md/.csv, figure2_<dataset>.png,
@@ -47,6 +47,7 @@ DATA_DIR=""
 QUICK=0
 FORCE=0
 ABLATION=0
+ABLATION_ONLY=""
 PRE_EPOCHS=1000
 EPOCHS=300
 BPR_PRE_EPOCHS=200
@@ -55,6 +56,38 @@ PATIENCE=0
 SEED=0
 OUT=""
 PYTHON="${PYTHON:-}"
+
+# The authors' ASASRec step (feay1234/ASASRec): Gamma from the dropout-off
+# loss over the whole item table, then one dropout-on pass whose hidden
+# states give the clean loss and the loss with Delta on the output
+# embeddings.
+AUTHORS_STEP=(--adv_target=output --adv_passes=one)
+
+# ABLATION: name, model, flags. Each switches one difference from the
+# authors' set-up, starting from the same checkpoint as the main group:
+# the form of the step (ASASRec only; (a)-(c)) and, for both arms so that
+# the gain can be measured, the sampler, the optimizer state at the switch
+# and Adam's epsilon.
+ABLATION_RUNS=(
+  "asasrec-authors-two-passes|asasrec|--adv_target=output"
+  "asasrec-authors-gamma-target|asasrec|--adv_target=output --adv_passes=one --adv_gamma_uses=target"
+  "asasrec-authors-gamma-dropout|asasrec|--adv_target=output --adv_passes=one --adv_gamma=dropout"
+  "sasrec-first-item|sasrec|--target_first_item"
+  "asasrec-authors-first-item|asasrec|--adv_target=output --adv_passes=one --target_first_item"
+  "sasrec-adam-reset|sasrec|--init_optimizer=false"
+  "asasrec-authors-adam-reset|asasrec|--adv_target=output --adv_passes=one --init_optimizer=false"
+  "sasrec-keras-eps|sasrec|--adam_epsilon=1e-7"
+  "asasrec-authors-keras-eps|asasrec|--adv_target=output --adv_passes=one --adam_epsilon=1e-7"
+  "sasrec-loss-authors|sasrec|--loss=bce_authors"
+  "asasrec-authors-loss-authors|asasrec|--adv_target=output --adv_passes=one --loss=bce_authors"
+)
+
+# ABLATION GROUPS: name, flags. A difference that must hold from the first
+# epoch gets a pre-run of its own (<prefix>-ablation-NAME-sasrec-pre), then
+# its plain and authors'-step continuations (-sasrec, -asasrec-authors).
+ABLATION_GROUPS=(
+  "block-authors|--block=authors"
+)
 
 usage() {
   sed -n '2,/^set -euo/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//'
@@ -72,9 +105,11 @@ Options:
   --bpr_pre_epochs=N  BPR epochs before APR is switched on (default
                       $BPR_PRE_EPOCHS)
   --bpr_epochs=N      epochs of the BPR/APR continuations (default $BPR_EPOCHS)
-  --patience=N        early stopping of the continuations, in evaluations
-                      (default $PATIENCE = run every epoch)
+  --patience=N        stop a continuation after N evaluations without
+                      improvement (default $PATIENCE: never stop early)
   --ablation          also the ablation runs of each SASRec group
+  --ablation_runs=LIST  only these of them (names as in ABLATION_RUNS and
+                      ABLATION_GROUPS below, e.g. block-authors)
   --seed=N            seed of weights, dropout and sampling of every run
                       (default $SEED); N > 0 adds -seedN to the run names
   --quick             2 + 2 epochs into results/quick/, for a smoke run
@@ -82,7 +117,19 @@ Options:
                       (default results/, or results/quick/ with --quick)
   --force             rerun runs that have finished
   -h, --help          this text
+
+Ablation runs (--ablation: all; --ablation_runs=LIST: some), each from the
+checkpoint of its group's -pre run unless it has a pre-run of its own:
 EOF
+  local entry name model extra
+  for entry in "${ABLATION_RUNS[@]}"; do
+    IFS='|' read -r name model extra <<<"$entry"
+    printf '  %-30s %s %s\n' "$name" "$model" "$extra"
+  done
+  for entry in "${ABLATION_GROUPS[@]}"; do
+    IFS='|' read -r name extra <<<"$entry"
+    printf '  %-30s %s\n' "$name" "own pre-run, then sasrec and the authors' step, all $extra"
+  done
 }
 
 for arg in "$@"; do
@@ -96,6 +143,7 @@ for arg in "$@"; do
     --bpr_pre_epochs=*) BPR_PRE_EPOCHS="${arg#*=}" ;;
     --bpr_epochs=*) BPR_EPOCHS="${arg#*=}" ;;
     --ablation) ABLATION=1 ;;
+    --ablation_runs=*) ABLATION=1; ABLATION_ONLY="${arg#*=}" ;;
     --patience=*) PATIENCE="${arg#*=}" ;;
     --out=*) OUT="${arg#*=}" ;;
     --seed=*) SEED="${arg#*=}" ;;
@@ -116,6 +164,14 @@ done
 for p in ${PROTOCOLS//,/ }; do
   [[ "$p" == paper || "$p" == clean ]] ||
     { echo "run_all.sh: unknown protocol '$p' (expected paper or clean)" >&2; exit 2; }
+done
+KNOWN_ABLATIONS=","
+for entry in "${ABLATION_RUNS[@]}" "${ABLATION_GROUPS[@]}"; do
+  KNOWN_ABLATIONS+="${entry%%|*},"
+done
+for a in ${ABLATION_ONLY//,/ }; do
+  [[ "$KNOWN_ABLATIONS" == *",$a,"* ]] ||
+    { echo "run_all.sh: unknown ablation run '$a' (see --help)" >&2; exit 2; }
 done
 for d in ${DATASETS//,/ }; do
   [[ -d "flags/$d" ]] ||
@@ -186,29 +242,6 @@ run_one() {
   fi
 }
 
-# The authors' ASASRec step (feay1234/ASASRec): Gamma from the dropout-off
-# loss over the whole item table, then one dropout-on pass whose hidden
-# states give the clean loss and the loss with Delta on the output
-# embeddings.
-AUTHORS_STEP=(--adv_target=output --adv_passes=one)
-
-# ABLATION: name, model, flags. Each switches one difference from the
-# authors' set-up, starting from the same checkpoint as the main group:
-# the form of the step (ASASRec only; (a)-(c)) and, for both arms so that
-# the gain can be measured, the sampler, the optimizer state at the switch
-# and Adam's epsilon.
-ABLATION_RUNS=(
-  "asasrec-authors-two-passes|asasrec|--adv_target=output"
-  "asasrec-authors-gamma-target|asasrec|--adv_target=output --adv_passes=one --adv_gamma_uses=target"
-  "asasrec-authors-gamma-dropout|asasrec|--adv_target=output --adv_passes=one --adv_gamma=dropout"
-  "sasrec-first-item|sasrec|--target_first_item"
-  "asasrec-authors-first-item|asasrec|--adv_target=output --adv_passes=one --target_first_item"
-  "sasrec-adam-reset|sasrec|--init_optimizer=false"
-  "asasrec-authors-adam-reset|asasrec|--adv_target=output --adv_passes=one --init_optimizer=false"
-  "sasrec-keras-eps|sasrec|--adam_epsilon=1e-7"
-  "asasrec-authors-keras-eps|asasrec|--adv_target=output --adv_passes=one --adam_epsilon=1e-7"
-)
-
 # group DATASET PROTOCOL BASE PRE_EPOCHS EPOCHS CONTINUATION...: BASE for
 # PRE_EPOCHS epochs, then each CONTINUATION (a model of --models) from its
 # last checkpoint for EPOCHS epochs.
@@ -242,11 +275,40 @@ group() {
     local entry name model extra
     for entry in "${ABLATION_RUNS[@]}"; do
       IFS='|' read -r name model extra <<<"$entry"
+      wanted_ablation "$name" || continue
       # shellcheck disable=SC2086
       run_one "$prefix-ablation-$name" "$ds" "$model" "$proto" "${cont[@]}" $extra
     done
+    for entry in "${ABLATION_GROUPS[@]}"; do
+      IFS='|' read -r name extra <<<"$entry"
+      wanted_ablation "$name" || continue
+      ablation_group "$ds" "$proto" "$prefix-ablation-$name" "$pre_epochs" \
+          "$epochs" $extra
+    done
   fi
 }
+
+# ablation_group DATASET PROTOCOL NAME PRE_EPOCHS EPOCHS FLAGS...: SASRec
+# with FLAGS for PRE_EPOCHS epochs (NAME-sasrec-pre), then its plain and
+# authors'-step continuations with FLAGS.
+ablation_group() {
+  local ds="$1" proto="$2" name="$3" pre_epochs="$4" epochs="$5"
+  shift 5
+  run_one "$name-sasrec-pre" "$ds" sasrec "$proto" --epochs="$pre_epochs" \
+      --eval_every="$EVAL" "$@"
+  if ! finished "$RUNS/$name-sasrec-pre"; then
+    echo "    skipping the continuations of $name-sasrec-pre: it did not finish" >&2
+    FAILED+=("$name-sasrec" "$name-asasrec-authors")
+    return 0
+  fi
+  local cont=(--init_checkpoint="$RUNS/$name-sasrec-pre" --epochs="$epochs"
+              --eval_every="$EVAL" --patience="$PATIENCE")
+  run_one "$name-sasrec" "$ds" sasrec "$proto" "${cont[@]}" "$@"
+  run_one "$name-asasrec-authors" "$ds" asasrec "$proto" "${cont[@]}" \
+      "${AUTHORS_STEP[@]}" "$@"
+}
+
+wanted_ablation() { [[ -z "$ABLATION_ONLY" || ",$ABLATION_ONLY," == *",$1,"* ]]; }
 
 echo "run_all: datasets $DATASETS; models $MODELS; protocols $PROTOCOLS;" \
      "SASRec epochs $PRE_EPOCHS + $EPOCHS, BPR $BPR_PRE_EPOCHS + $BPR_EPOCHS;" \

@@ -101,7 +101,8 @@ class Served:
       model = SASRec(self.num_items, self.maxlen,
                      hidden_units=hyper["hidden_units"],
                      num_blocks=hyper["num_blocks"],
-                     num_heads=hyper["num_heads"], dropout_rate=0.0)
+                     num_heads=hyper["num_heads"], dropout_rate=0.0,
+                     block=hyper.get("block", "kang205"))
       model.build_for_inputs()
     weights = os.path.join(run_dir, "best.weights.h5")
     if not os.path.isfile(weights):

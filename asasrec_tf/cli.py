@@ -10,7 +10,7 @@ Library modules define no flags.
 ``run`` gives every program the same behaviour: ``--help`` prints the
 program's usage and its own flags by group, with defaults, and exits 0; a
 bad flag or input exits 2 with one line; a failed training exits 3; Ctrl-C
-exits 130 with a line saying what was kept. Ctrl-C is never lost: Python
+exits 130 and SIGTERM 143 with a line saying what was kept. Ctrl-C is never lost: Python
 drops an exception raised in a finalizer (``__del__``, ``weakref.finalize``),
 and TensorFlow runs finalizers every epoch, so an interrupt that lands in
 one is raised again a moment later, outside it.
@@ -32,7 +32,7 @@ from typing import Callable, Dict, List, Optional
 
 from absl import flags
 
-from asasrec_tf import errors
+from asasrec_tf import choices, errors
 
 FLAGS = flags.FLAGS
 
@@ -53,9 +53,13 @@ def _cache_root() -> str:
 
 
 def default_data_dir() -> str:
-  """$ASASREC_DATA_DIR, else the per-user cache (what --data_dir defaults
-  to, and where run_all.sh looks too)."""
-  return os.environ.get(DATA_DIR_ENV) or os.path.join(_cache_root(), "raw")
+  """$ASASREC_DATA_DIR (made absolute as it is read, so that a relative one
+  does not change meaning with the working directory of a later command),
+  else the per-user cache: what --data_dir defaults to, and where
+  run_all.sh looks too."""
+  value = os.environ.get(DATA_DIR_ENV)
+  return os.path.abspath(value) if value else os.path.join(_cache_root(),
+                                                           "raw")
 
 
 def _flag(group: str, kind: str, name: str, default, help_text: str,
@@ -85,7 +89,7 @@ def define_flag(group: str, kind: str, name: str, default, help_text: str,
 # --- the groups --------------------------------------------------------------
 
 def define_data_flags() -> None:
-  from asasrec_tf.data import readers, registry
+  from asasrec_tf.data import registry
   from asasrec_tf.data.dataset import SPLITS
   g = "Data"
   _flag(g, "enum", "dataset", registry.SYNTHETIC, list(registry.names()),
@@ -96,7 +100,7 @@ def define_data_flags() -> None:
         "if set, else the per-user cache).")
   _flag(g, "string", "data_path", None,
         "A custom interaction file (needs --data_format).")
-  _flag(g, "enum", "data_format", None, list(readers.FORMATS),
+  _flag(g, "enum", "data_format", None, list(choices.FORMATS),
         "Format of --data_path.")
   _flag(g, "enum", "split", "loo_valid", list(SPLITS),
         "loo_valid: last item test, second to last validation; loo: last "
@@ -120,12 +124,8 @@ def define_data_flags() -> None:
 
 
 def define_model_flags() -> None:
-  from asasrec_tf.models import adversarial
-  from asasrec_tf.training import factory
-  from asasrec_tf.models.sasrec import (ADV_GAMMA_USES, ADV_GAMMAS,
-                                        ADV_PASSES, ADV_TARGETS)
   g = "Model"
-  _flag(g, "enum", "model", "sasrec", list(factory.MODELS),
+  _flag(g, "enum", "model", "sasrec", list(choices.MODELS),
         "Model to train: sasrec, asasrec (SASRec + SAO), mostpop, bpr "
         "(BPR-MF), apr (BPR-MF + adversarial training).")
   _flag(g, "integer", "hidden_units", 64, "Latent dimension d.",
@@ -135,6 +135,16 @@ def define_model_flags() -> None:
   _flag(g, "integer", "num_heads", 1, "Attention heads.", lower_bound=1)
   _flag(g, "float", "dropout_rate", 0.5, "Dropout rate.", lower_bound=0.0,
         upper_bound=0.99)
+  _flag(g, "enum", "block", "kang205", list(choices.BLOCKS),
+        "SASRec/ASASRec: where each block's layer norms go: kang205 "
+        "(kang205/SASRec: attention over the raw keys and values) or authors "
+        "(feay1234/ASASRec: keys and values normalised too, and a layer norm "
+        "closing each feed-forward).")
+  _flag(g, "enum", "loss", "bce", list(choices.LOSSES),
+        "SASRec/ASASRec: the form of the binary cross-entropy: bce "
+        "(softplus, exact) or bce_authors (-log(sigmoid(x) + 1e-24), as "
+        "the authors' code: no gradient once a negative's logit passes "
+        "about 17).")
   _flag(g, "string", "maxlen", "50", "Maximum sequence length n, or 'auto' "
         "for min(mean training length, 50) (the authors' rule).")
   _flag(g, "float", "lr", None, "Learning rate (default: 0.001 with Adam, "
@@ -152,21 +162,21 @@ def define_model_flags() -> None:
         lower_bound=0.0)
   _flag(g, "float", "adv_reg", 1.0, "Weight lambda of the adversarial loss.",
         lower_bound=0.0)
-  _flag(g, "enum", "adv_norm", "row", list(adversarial.NORMS),
+  _flag(g, "enum", "adv_norm", "row", list(choices.NORMS),
         "Normalise the gradient per item row or over the table.")
-  _flag(g, "enum", "adv_target", "both", list(ADV_TARGETS),
+  _flag(g, "enum", "adv_target", "both", list(choices.ADV_TARGETS),
         "ASASRec: where the perturbation goes: both (Eq. 9: input and output "
         "item embeddings), output (the authors' code), input.")
-  _flag(g, "enum", "adv_gamma", "clean", list(ADV_GAMMAS),
+  _flag(g, "enum", "adv_gamma", "clean", list(choices.ADV_GAMMAS),
         "ASASRec: where the gradient Gamma comes from: clean (a pass of its "
         "own with dropout off: Algorithm 1 and the authors' code), dropout "
         "(a pass of its own with dropout on), shared (the clean training "
         "pass's own backward, same dropout mask; saves a pass).")
-  _flag(g, "enum", "adv_gamma_uses", "all", list(ADV_GAMMA_USES),
+  _flag(g, "enum", "adv_gamma_uses", "all", list(choices.ADV_GAMMA_USES),
         "ASASRec: Gamma over every use of the item table, input and output "
         "(all: the authors' code), or only where the perturbation goes "
         "(target).")
-  _flag(g, "enum", "adv_passes", "two", list(ADV_PASSES),
+  _flag(g, "enum", "adv_passes", "two", list(choices.ADV_PASSES),
         "ASASRec: two: the clean and perturbed losses from forward passes "
         "of their own; one: both from one dropout-on pass's hidden states "
         "(the authors' code; needs --adv_target=output). The authors' step "
@@ -225,14 +235,14 @@ def define_training_flags() -> None:
 
 
 def define_evaluation_flags() -> None:
-  from asasrec_tf.evaluation.ranking import CANDIDATES, NEGATIVE_SAMPLING
   g = "Evaluation"
-  _flag(g, "enum", "candidates", "full", list(CANDIDATES),
+  _flag(g, "enum", "candidates", "full", list(choices.CANDIDATES),
         "Rank against every item not in the history, or against sampled "
         "negatives.")
   _flag(g, "integer", "num_negatives", 100,
         "Negatives per user when sampled.", lower_bound=1)
-  _flag(g, "enum", "negative_sampling", "uniform", list(NEGATIVE_SAMPLING),
+  _flag(g, "enum", "negative_sampling", "uniform",
+        list(choices.NEGATIVE_SAMPLING),
         "How sampled negatives are drawn.")
   _flag(g, "list", "ks", ["10", "100"], "Cut-offs K of HR@K and NDCG@K.")
   _flag(g, "enum", "select_on", "valid", ["valid", "test"],
@@ -248,8 +258,7 @@ def define_evaluation_flags() -> None:
 
 
 def define_distribution_flags() -> None:
-  from asasrec_tf.training.distribution import STRATEGIES
-  _flag("Devices", "enum", "distribution", "none", list(STRATEGIES),
+  _flag("Devices", "enum", "distribution", "none", list(choices.STRATEGIES),
         "none: one device; mirrored: all local GPUs (MirroredStrategy); "
         "multi_worker: several machines (MultiWorkerMirroredStrategy, "
         "configured by TF_CONFIG).")
@@ -293,6 +302,7 @@ def model_args_from_flags() -> Dict[str, object]:
       adv_reg=FLAGS.adv_reg, adv_target=FLAGS.adv_target,
       adv_norm=FLAGS.adv_norm, adv_gamma=FLAGS.adv_gamma,
       adv_gamma_uses=FLAGS.adv_gamma_uses, adv_passes=FLAGS.adv_passes,
+      block=FLAGS.block, loss=FLAGS.loss,
       mixed_precision=FLAGS.mixed_precision)
 
 
@@ -421,19 +431,6 @@ def _on_signal(signum, frame) -> None:
   raise Terminated if signum == signal.SIGTERM else KeyboardInterrupt
 
 
-def quiet_interrupts() -> None:
-  """Ctrl-C or SIGTERM exits at once with one line, not a traceback, until
-  ``run`` takes over. Programs call it before their heavy imports
-  (TensorFlow takes seconds to import)."""
-
-  def stop(signum, frame):
-    errors.fail("interrupted", EXIT_TERMINATED if signum == signal.SIGTERM
-                else EXIT_INTERRUPTED)
-
-  signal.signal(signal.SIGINT, stop)
-  signal.signal(signal.SIGTERM, stop)
-
-
 def run(main: Callable[[List[str]], object], usage: str,
         argv: Optional[List[str]] = None) -> None:
   """Parses flags and runs ``main(argv)`` with the behaviour described in
@@ -467,6 +464,26 @@ def run(main: Callable[[List[str]], object], usage: str,
               for s in (signal.SIGINT, signal.SIGTERM)}
   try:
     app.run(interruptible, argv=argv, flags_parser=parse)
+  except SystemExit as e:
+    code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
+    if code:
+      _exit_now(code)
+    raise
   finally:
     for s, handler in previous.items():
       signal.signal(s, handler)
+
+
+def _exit_now(code: int) -> None:
+  """Ends the process with ``code`` without Python's finalization.
+
+  After an error that left TensorFlow objects alive, finalization can hang:
+  twice in a few hundred error exits on a loaded machine the process sat
+  in it for tens of minutes, its main thread holding the GIL in C++
+  teardown with no Python frame left. An error exit has nothing left to
+  do there: every file was written atomically (or not at all), and run
+  directory locks are released by the kernel.
+  """
+  sys.stdout.flush()
+  sys.stderr.flush()
+  os._exit(code)

@@ -7,6 +7,9 @@
 Writes <results_dir>/<run_name>/ (results.json, test_per_user.npz, weights,
 TensorBoard events) and prints the run directory. Rerunning the same command
 resumes the run from its last checkpoint, or says it is complete.
+
+TensorFlow is imported only once the flags are parsed, so that --help and a
+bad flag answer at once.
 """
 
 import os
@@ -17,19 +20,8 @@ from absl import flags
 
 from asasrec_tf import cli, errors
 
-if __name__ == "__main__":
-  # Before the imports that take seconds: Ctrl-C there exits with one line.
-  cli.quiet_interrupts()
-# Quieten TensorFlow's C++ start-up banner; must precede the import.
+# Quieten TensorFlow's C++ start-up banner; must precede its import.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
-import keras  # noqa: E402
-import tensorflow as tf  # noqa: E402
-
-from asasrec_tf import artifacts  # noqa: E402
-from asasrec_tf.evaluation import protocol  # noqa: E402
-from asasrec_tf.training import (distribution, factory, rundir,  # noqa: E402
-                                 runner)
 
 FLAGS = flags.FLAGS
 
@@ -44,6 +36,7 @@ def define_flags() -> None:
 
 def describe(data, maxlen: int, sampler, strategy, run_dir: str) -> str:
   """What is about to run, in a few lines."""
+  import tensorflow as tf
   s = data.stats()
   repeats = (f"; {s['repeats']} interactions repeat the previous one"
              f"{' (dropped)' if s['repeats_dropped'] else ' (kept; --drop_repeats drops them)'}"
@@ -76,6 +69,8 @@ def _maxlen_note(maxlen: int) -> str:
 def main(argv):
   if len(argv) > 1:
     raise errors.UserError(f"unexpected arguments: {' '.join(argv[1:])}")
+  from asasrec_tf.evaluation import protocol
+  from asasrec_tf.training import distribution, factory, rundir
   if FLAGS.run_name is not None:
     rundir.check_name(FLAGS.run_name)
   proto = cli.protocol_from_flags()
@@ -127,6 +122,10 @@ def main(argv):
 def train(data, maxlen, proto, config, evaluators, sampler, flag_values,
           run_dir, resume, strategy):
   """Builds the model, runs it in ``run_dir`` and writes results.json."""
+  import keras
+  import tensorflow as tf
+  from asasrec_tf import artifacts
+  from asasrec_tf.training import factory, runner
   keras.utils.set_random_seed(FLAGS.seed)
   if FLAGS.deterministic:
     tf.config.experimental.enable_op_determinism()
@@ -140,11 +139,12 @@ def train(data, maxlen, proto, config, evaluators, sampler, flag_values,
                                          FLAGS.init_optimizer)
   artifacts.save(run_dir, data, FLAGS.model, maxlen,
                  {k: FLAGS[k].value for k in ("hidden_units", "num_blocks",
-                                              "num_heads")})
+                                              "num_heads", "block")})
   print(describe(data, maxlen, sampler, strategy, run_dir), flush=True)
   summary = runner.Runner(model, data, sampler, evaluators, run_dir, config,
                           checkpoint_every=FLAGS.checkpoint_every,
-                          resume=resume, strategy=strategy, init=init).fit()
+                          resume=resume, strategy=strategy, init=init,
+                          hparams=hparams(flag_values)).fit()
   results = {"dataset": data.name, "model": FLAGS.model,
              "flags": flag_values, "maxlen": maxlen,
              "learning_rate": factory.resolved_lr(FLAGS.model, FLAGS.lr),
@@ -153,6 +153,18 @@ def train(data, maxlen, proto, config, evaluators, sampler, flag_values,
              **summary, "versions": runner.versions()}
   print(f"results: {runner.write_results(run_dir, results)}")
   return results
+
+
+def hparams(flag_values):
+  """The flags that shape a run's results, as TensorBoard HParams values
+  (lists joined with commas, None as 'none')."""
+  from asasrec_tf.training import rundir
+  out = {}
+  for name, value in rundir.result_flags(flag_values).items():
+    if isinstance(value, (list, tuple)):
+      value = ",".join(map(str, value))
+    out[name] = "none" if value is None else value
+  return out
 
 
 if __name__ == "__main__":

@@ -15,16 +15,14 @@ import os
 import sys
 from typing import Dict, List
 
+import numpy as np
+from absl import flags
+
 from asasrec_tf import cli, errors
+from asasrec_tf.artifacts import Served
 
-if __name__ == "__main__":
-  cli.quiet_interrupts()  # Ctrl-C in the imports below: one line
+# Quieten TensorFlow's C++ start-up banner; must precede its import.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
-import numpy as np  # noqa: E402
-from absl import flags  # noqa: E402
-
-from asasrec_tf.artifacts import Served  # noqa: E402
 
 FLAGS = flags.FLAGS
 

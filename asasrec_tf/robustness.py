@@ -15,18 +15,11 @@ from typing import Dict
 from absl import flags
 
 from asasrec_tf import cli, errors
+from asasrec_tf.fileio import atomic_write_text
+from asasrec_tf.report.robustness_table import RESULT
 
-if __name__ == "__main__":
-  cli.quiet_interrupts()  # Ctrl-C in the imports below: one line
+# Quieten TensorFlow's C++ start-up banner; must precede its import (in main).
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
-from asasrec_tf import artifacts  # noqa: E402
-from asasrec_tf.data import loader  # noqa: E402
-from asasrec_tf.data.dataset import SequenceDataset  # noqa: E402
-from asasrec_tf.evaluation.ranking import RankingEvaluator  # noqa: E402
-from asasrec_tf.evaluation.robustness import measure  # noqa: E402
-from asasrec_tf.fileio import atomic_write_text  # noqa: E402
-from asasrec_tf.report.robustness_table import RESULT  # noqa: E402
 
 FLAGS = flags.FLAGS
 
@@ -41,8 +34,9 @@ def define_flags() -> None:
                   "negatives and of the random perturbation.")
 
 
-def load_run_data(results: Dict[str, object]) -> SequenceDataset:
-  """The dataset a run was trained on, from its recorded flags."""
+def load_run_data(results: Dict[str, object]):
+  """The SequenceDataset a run was trained on, from its recorded flags."""
+  from asasrec_tf.data import loader
   f = results["flags"]
   return loader.load(
       dataset=f["dataset"], data_dir=f["data_dir"], data_path=f["data_path"],
@@ -73,6 +67,9 @@ def main(argv):
   if results["model"] not in ("sasrec", "asasrec"):
     raise errors.UserError(f"--run_dir: robustness is measured for SASRec and "
                            f"ASASRec runs, this is a {results['model']} run")
+  from asasrec_tf import artifacts
+  from asasrec_tf.evaluation.ranking import RankingEvaluator
+  from asasrec_tf.evaluation.robustness import measure
   served = artifacts.Served(FLAGS.run_dir)
   f = results["flags"]
   # The run's own test evaluation, from the flags it recorded.

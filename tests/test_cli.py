@@ -153,19 +153,54 @@ def test_sigterm_exits_143_with_a_line_and_keeps_the_checkpoint(tmp_path):
   assert (tmp_path / "r" / "checkpoint.json").exists()
 
 
-@pytest.mark.parametrize("name", ["asasrec_tf.main", "asasrec_tf.export"])
-def test_ctrl_c_while_tensorflow_is_imported_is_one_line(name, tmp_path):
-  proc = subprocess.Popen([sys.executable, "-m", name,
-                           f"--results_dir={tmp_path}"], cwd=REPO,
-                          stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                          text=True)
+@pytest.mark.parametrize("name,args", [
+    ("asasrec_tf.main", ["--epochs=1"]),
+    ("asasrec_tf.export", ["--run_dir=/nonexistent", "--export_dir=x"])])
+def test_ctrl_c_while_tensorflow_is_imported_is_one_line(name, args,
+                                                         tmp_path):
+  proc = subprocess.Popen([sys.executable, "-m", name, *args,
+                           *([f"--results_dir={tmp_path}"]
+                             if name.endswith("main") else [])],
+                          cwd=str(tmp_path), stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE, text=True,
+                          env={**os.environ, "PYTHONPATH": REPO})
   time.sleep(1.5)   # importing TensorFlow and Keras takes several seconds
   assert proc.poll() is None, "the program ended before it was interrupted"
   proc.send_signal(signal.SIGINT)
   _, err = proc.communicate(timeout=120)
   assert proc.returncode == 130, err[-2000:]
   assert "error: interrupted" in err and "Traceback" not in err
-  assert os.listdir(tmp_path) == []
+  assert sorted(os.listdir(tmp_path)) == []
+
+
+def _without_tensorflow(tmp_path):
+  """An environment in which importing TensorFlow or Keras fails."""
+  for name in ("tensorflow", "keras"):
+    (tmp_path / "blocked" / name).mkdir(parents=True)
+    (tmp_path / "blocked" / name / "__init__.py").write_text(
+        f"raise ImportError('{name} was imported')\n")
+  return {**os.environ,
+          "PYTHONPATH": os.pathsep.join([str(tmp_path / "blocked"), REPO])}
+
+
+@pytest.mark.parametrize("name", ["asasrec_tf.main", "asasrec_tf.export",
+                                  "asasrec_tf.recommend",
+                                  "asasrec_tf.robustness", "asasrec_tf.report",
+                                  "asasrec_tf.data", "asasrec_tf.bench"])
+def test_help_and_flag_errors_do_not_import_tensorflow(name, tmp_path):
+  env = _without_tensorflow(tmp_path)
+  out = program(name, "--help", env=env)
+  assert out.returncode == 0, out.stderr[-2000:]
+  out = program(name, "--no_such_flag", env=env)
+  assert out.returncode == 2, out.stderr[-2000:]
+  assert "no_such_flag" in out.stderr and "was imported" not in out.stderr
+
+
+def test_a_bad_value_is_refused_before_tensorflow_is_imported(tmp_path):
+  out = program("asasrec_tf.main", "--seed=-1", "--model=gru4rec",
+                env=_without_tensorflow(tmp_path))
+  assert out.returncode == 2 and "flag --" in out.stderr
+  assert "was imported" not in out.stderr
 
 
 @pytest.mark.parametrize("flag", ["--seed=-1", "--seed=4294967296",

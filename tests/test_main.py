@@ -284,3 +284,69 @@ def test_corrupt_checkpoint_state_and_init_weights_are_one_line(tmp_path):
   assert out.returncode == 2, out.stderr[-2000:]
   assert f"--init_checkpoint: {torn} is not a readable weights file" in \
       out.stderr and "Traceback" not in out.stderr
+
+
+def test_the_authors_block_and_loss_train_and_serve(tmp_path):
+  out = run_main(*SMALL, "--model=asasrec", "--block=authors",
+                 "--loss=bce_authors", "--adv_target=output",
+                 "--adv_passes=one", f"--results_dir={tmp_path}",
+                 "--run_name=r")
+  assert out.returncode == 0, out.stderr[-2000:]
+  res = json.load(open(tmp_path / "r" / "results.json"))
+  assert (res["flags"]["block"], res["flags"]["loss"]) == ("authors",
+                                                           "bce_authors")
+  from asasrec_tf.artifacts import Served
+  from asasrec_tf.recommend import recommend
+  served = Served(str(tmp_path / "r"))   # rebuilt with the authors' block
+  assert served.model.block == "authors"
+  assert len(recommend(served, history=["3", "5"], top_n=5)["items"]) == 5
+  bad = run_main(*SMALL, "--model=bpr", "--loss=bce_authors",
+                 f"--results_dir={tmp_path}")
+  assert bad.returncode == 2 and "apply to sasrec and asasrec" in bad.stderr
+
+
+def _hparams_dashboard(logdir):
+  """What TensorBoard's HParams dashboard gets for ``logdir``: {session
+  group: (hparams, {metric tag: value})}, through its own plugin."""
+  from tensorboard import context
+  from tensorboard.backend.event_processing import (data_provider,
+                                                    plugin_event_multiplexer)
+  from tensorboard.plugins import base_plugin
+  from tensorboard.plugins.hparams import (api_pb2, backend_context,
+                                           get_experiment, list_session_groups)
+  mux = plugin_event_multiplexer.EventMultiplexer()
+  mux.AddRunsFromDirectory(logdir)
+  mux.Reload()
+  ctx = backend_context.Context(base_plugin.TBContext(
+      logdir=logdir, multiplexer=mux,
+      data_provider=data_provider.MultiplexerDataProvider(mux, logdir)))
+  exp = get_experiment.Handler(context.RequestContext(), ctx, "",
+                               api_pb2.GetExperimentRequest()).run()
+  cols = ([api_pb2.ColParams(hparam=h.name) for h in exp.hparam_infos] +
+          [api_pb2.ColParams(metric=m.name) for m in exp.metric_infos])
+  request = api_pb2.ListSessionGroupsRequest(
+      start_index=0, slice_size=100, col_params=cols,
+      allowed_statuses=[api_pb2.STATUS_UNKNOWN, api_pb2.STATUS_SUCCESS])
+  groups = list_session_groups.Handler(context.RequestContext(), ctx, "",
+                                       request).run().session_groups
+  return {g.name: ({k: getattr(v, v.WhichOneof("kind"))
+                    for k, v in g.hparams.items()},
+                   {m.name.tag: m.value for m in g.metric_values})
+          for g in groups}
+
+
+def test_the_hparams_dashboard_lists_every_run_with_flags_and_metrics(
+    finished_runs):
+  logdir = os.path.dirname(finished_runs["sasrec"])
+  shown = _hparams_dashboard(logdir)
+  assert set(shown) >= {"sasrec", "asasrec", "bpr", "apr"}   # the run names
+  for name in ("sasrec", "asasrec", "bpr", "apr"):
+    hparams, metrics = shown[name]
+    assert hparams["model"] == name and hparams["maxlen"] == "8"
+    assert hparams["ks"] == "10,100"                # lists as strings
+    res = json.load(open(os.path.join(finished_runs[name], "results.json")))
+    assert metrics["selected/test/ndcg@100"] == pytest.approx(
+        res["metrics"]["test"]["ndcg@100"], rel=1e-6)
+  # a flat zero adversarial loss is logged only where there is an adversary
+  assert "train/adv_loss" in shown["asasrec"][1]
+  assert "train/adv_loss" not in shown["sasrec"][1]

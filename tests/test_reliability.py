@@ -50,7 +50,7 @@ def kill_after_first_checkpoint(results_dir, max_delay=0.0):
 
 def tensorboard_steps(run_dir, tag):
   from tensorboard.backend.event_processing import event_accumulator
-  acc = event_accumulator.EventAccumulator(os.path.join(run_dir, "tensorboard"))
+  acc = event_accumulator.EventAccumulator(str(run_dir))
   acc.Reload()
   return [e.step for e in acc.Tensors(tag)]
 

@@ -23,6 +23,7 @@ def _run_all(*args, timeout=600):
     ("--protocols=dirty", "unknown protocol 'dirty'"),
     ("--epochs=ten", "'ten' is not a number"),
     ("--seed=-1", "'-1' is not a number"),
+    ("--ablation_runs=block-authors,nope", "unknown ablation run 'nope'"),
 ])
 def test_bad_arguments_exit_2(arg, message):
   out = _run_all(arg)
@@ -73,6 +74,35 @@ def test_seed_names_every_run_and_passes_the_seed(tmp_path):
   # the continuations start from this seed's own -pre run
   pre = f"--init_checkpoint={tmp_path / 'out' / 'runs'}/synthetic-paper-seed2-sasrec-pre"
   assert all(pre in m for m in mains[2:])
+
+
+def test_chosen_ablation_runs_and_an_ablation_group(tmp_path):
+  fake, log = _fake_python(tmp_path)
+  out = subprocess.run(
+      ["bash", os.path.join(REPO, "run_all.sh"), "--datasets=synthetic",
+       "--protocols=paper", "--models=sasrec", "--seed=1",
+       "--ablation_runs=sasrec-loss-authors,block-authors",
+       f"--out={tmp_path / 'out'}"],
+      capture_output=True, text=True, cwd=REPO, timeout=60,
+      env={**os.environ, "PYTHON": str(fake)})
+  assert out.returncode == 0, out.stdout + out.stderr
+  mains = [line.split() for line in log.read_text().splitlines()
+           if line.startswith("-m asasrec_tf.main")]
+  names = [next(a for a in m if a.startswith("--run_name="))[11:]
+           for m in mains]
+  p = "synthetic-paper-seed1-"
+  assert names == [p + "sasrec-pre", p + "sasrec",
+                   p + "ablation-sasrec-loss-authors",
+                   p + "ablation-block-authors-sasrec-pre",
+                   p + "ablation-block-authors-sasrec",
+                   p + "ablation-block-authors-asasrec-authors"]
+  assert "--loss=bce_authors" in mains[2]
+  # the block's group: its own pre-run, its continuations start from it
+  assert all("--block=authors" in m for m in mains[3:])
+  runs = tmp_path / "out" / "runs"
+  assert f"--init_checkpoint={runs}/{p}ablation-block-authors-sasrec-pre" in \
+      mains[5]
+  assert "--adv_passes=one" in mains[5]
 
 
 def test_seed_0_keeps_the_plain_names(tmp_path):

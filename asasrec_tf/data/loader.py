@@ -38,7 +38,10 @@ def find_raw_file(spec: registry.DatasetSpec, data_dir: str,
       looked.append(path)
       if os.path.isfile(path):
         return path, raw.format
-  target = os.path.join(folder, spec.files[0].name)
+  accepted = " or ".join(f"{raw.name}[.gz] ({raw.format} format)"
+                         for raw in spec.files)
+  where = (f"put {accepted} into {folder}/, or point {data_dir_hint} at a "
+           f"directory that holds {spec.directory}/ with one of them")
   downloadable = [raw for raw in spec.files if raw.url]
   if allow_download and downloadable:
     raw = downloadable[0]
@@ -46,15 +49,13 @@ def find_raw_file(spec: registry.DatasetSpec, data_dir: str,
     try:
       return download.fetch(raw, dest), raw.format
     except DataError as e:
-      raise DataError(folder, f"no raw file of dataset {spec.name!r} (looked "
-                      f"for {', '.join(looked)}) and the download failed "
-                      f"({e}); {spec.how_to_get} at {dest}") from None
-  raise DataError(folder, f"no raw file of dataset {spec.name!r} (looked for "
-                  f"{', '.join(looked)}); {spec.how_to_get} at {target}"
+      raise DataError(folder, f"no raw file of dataset {spec.name!r} and the "
+                      f"download failed ({e}); {spec.how_to_get}; then "
+                      f"{where}") from None
+  raise DataError(folder, f"no raw file of dataset {spec.name!r}: "
+                  f"{spec.how_to_get}; then {where}"
                   + ("" if not downloadable else
-                     ", or run again with --download")
-                  + f"; or point {data_dir_hint} at a directory that holds "
-                  f"{spec.directory}/")
+                     " (or run again with --download to fetch it)"))
 
 
 def file_sha256(path: str) -> str:

@@ -46,8 +46,8 @@ class DatasetSpec:
   Attributes:
     name: the ``--dataset`` value.
     files: accepted raw forms, in order of preference.
-    how_to_get: instructions shown when no raw file is present and none can
-      be downloaded.
+    how_to_get: how to obtain a raw file by hand, shown (with where to put
+      it) when none is present and none can be downloaded.
     description: one line for ``--help`` and the README.
     folder: sub-folder of ``data_dir`` holding the raw files (default: the
       name), so that a substitute can sit beside the data it stands in for.
@@ -80,14 +80,14 @@ DATASETS = {
                 RawFile("ml-1m.txt", "sasrec"),
             ),
             how_to_get=("download https://files.grouplens.org/datasets/movielens/"
-                        "ml-1m.zip and put its ratings.dat"),
+                        "ml-1m.zip and take ratings.dat out of it"),
             description="MovieLens 1M ratings (GroupLens), 6,040 users"),
         DatasetSpec(
             name="beauty",
             files=(RawFile(
                 "Beauty.txt", "sasrec", url=f"{SASREC_RAW}/Beauty.txt",
                 git_blob_sha1="cee2ab468d220772a9dfefed9aa9c492dc9b3418"),),
-            how_to_get=f"download {SASREC_RAW}/Beauty.txt and put it",
+            how_to_get=f"download {SASREC_RAW}/Beauty.txt",
             description="Amazon Beauty as preprocessed by SASRec, 52,204 users"),
         DatasetSpec(
             name="beauty-bert4rec",
@@ -97,8 +97,8 @@ DATASETS = {
                 "SUBSTITUTE_bert4rec_beauty.txt", "sasrec",
                 url=f"{BERT4REC_RAW}/beauty.txt",
                 git_blob_sha1="16718a33ebdb33504f257421b18ae8bf3ddfe327"),),
-            how_to_get=(f"download {BERT4REC_RAW}/beauty.txt and put it, "
-                        "renamed,"),
+            how_to_get=(f"download {BERT4REC_RAW}/beauty.txt and rename it "
+                        "SUBSTITUTE_bert4rec_beauty.txt"),
             description=("SUBSTITUTE for the paper's Beauty: BERT4Rec's Amazon "
                          "Beauty (40,226 users, 5-core filtered), not the "
                          "paper's data")),
@@ -108,7 +108,7 @@ DATASETS = {
                 "Video.txt", "sasrec", url=f"{SASREC_RAW}/Video.txt",
                 sha256="b7376fe24430743f411dc7f567285657b2adb3f74361cc7ba0aee94f3024b651",
                 git_blob_sha1="f576455c76008a2c02a178c9d4ee930be632af89"),),
-            how_to_get=f"download {SASREC_RAW}/Video.txt and put it",
+            how_to_get=f"download {SASREC_RAW}/Video.txt",
             description="Amazon Video Games as preprocessed by SASRec, 31,013 users"),
         DatasetSpec(
             name="brightkite",
@@ -116,7 +116,7 @@ DATASETS = {
                 "loc-brightkite_totalCheckins.txt", "snap_checkins",
                 url="https://snap.stanford.edu/data/loc-brightkite_totalCheckins.txt.gz"),),
             how_to_get=("download https://snap.stanford.edu/data/"
-                        "loc-brightkite_totalCheckins.txt.gz and put it"),
+                        "loc-brightkite_totalCheckins.txt.gz"),
             description="Brightkite check-ins (SNAP); no checksum is published"),
         DatasetSpec(
             name="foursquare",
@@ -125,7 +125,7 @@ DATASETS = {
                 "it cannot be downloaded automatically: get the Foursquare 2011 "
                 "check-ins of Manotumruksa et al. (SIGIR'18, CARA; ask the "
                 "authors, see https://github.com/feay1234/CARA), convert them to "
-                "a CSV with the header 'user,item,timestamp', and put it"),
+                "a CSV with the header 'user,item,timestamp'"),
             description="Foursquare 2011 check-ins (manual download)"),
         DatasetSpec(
             name="yelp",
@@ -133,8 +133,7 @@ DATASETS = {
             how_to_get=(
                 "it cannot be downloaded automatically: get the Yelp dataset "
                 "from https://www.yelp.com/dataset (accept its licence), convert "
-                "the reviews to a CSV with the header 'user,item,timestamp', and "
-                "put it"),
+                "the reviews to a CSV with the header 'user,item,timestamp'"),
             description="Yelp reviews (manual download)"),
     )
 }

@@ -33,8 +33,7 @@ from asasrec_tf.data.history import history_keys, sample_excluding
 from asasrec_tf.errors import UserError
 from asasrec_tf.evaluation import metrics
 
-CANDIDATES = ("full", "sampled")
-NEGATIVE_SAMPLING = ("uniform", "popularity")
+from asasrec_tf.choices import CANDIDATES, NEGATIVE_SAMPLING  # noqa: F401
 
 Scorer = Callable[[np.ndarray, np.ndarray], object]
 

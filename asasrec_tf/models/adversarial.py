@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import tensorflow as tf
 
-NORMS = ("row", "global")
+from asasrec_tf.choices import NORMS
 
 
 def perturbation(gradient, eps: float, norm: str = "row") -> tf.Tensor:

@@ -139,12 +139,18 @@ class CausalSelfAttention(keras.layers.Layer):
             "num_heads": self.num_heads, "dropout_rate": self.dropout_rate}
 
 
+
+
 @keras.saving.register_keras_serializable("asasrec_tf")
 class SelfAttentionBlock(keras.layers.Layer):
   """Layer norm, causal self-attention, residual (SASRec's attention half).
 
-  As in SASRec, the queries are the normalised input and the keys/values the
-  raw input; the residual adds the normalised input.
+  The queries are the normalised input and the residual adds them. The keys
+  and values are the raw input in kang205/SASRec (``normed_keys=False``) and
+  the normalised input in the authors' code (``normed_keys=True``). Padding
+  keys are masked by ``key_mask`` either way (the authors derive their mask
+  from the normalised keys, which are almost never all zero, so their
+  padding keys are attended; that is not copied).
 
   Call args:
     x: [B, L, d], 0 at padding positions.
@@ -156,11 +162,13 @@ class SelfAttentionBlock(keras.layers.Layer):
   """
 
   def __init__(self, hidden_units: int, num_heads: int = 1,
-               dropout_rate: float = 0.0, **kwargs):
+               dropout_rate: float = 0.0, normed_keys: bool = False,
+               **kwargs):
     super().__init__(**kwargs)
     self.hidden_units = hidden_units
     self.num_heads = num_heads
     self.dropout_rate = dropout_rate
+    self.normed_keys = normed_keys
     self.norm = keras.layers.LayerNormalization(epsilon=1e-8, name="norm",
                                                 dtype=self.dtype_policy)
     self.attention = CausalSelfAttention(hidden_units, num_heads, dropout_rate,
@@ -169,16 +177,21 @@ class SelfAttentionBlock(keras.layers.Layer):
 
   def call(self, x, key_mask, training=False):
     queries = self.norm(x)
-    return queries + self.attention(queries, x, key_mask, training=training)
+    keys = queries if self.normed_keys else x
+    return queries + self.attention(queries, keys, key_mask, training=training)
 
   def get_config(self):
     return {**super().get_config(), "hidden_units": self.hidden_units,
-            "num_heads": self.num_heads, "dropout_rate": self.dropout_rate}
+            "num_heads": self.num_heads, "dropout_rate": self.dropout_rate,
+            "normed_keys": self.normed_keys}
 
 
 @keras.saving.register_keras_serializable("asasrec_tf")
 class PointWiseFeedForward(keras.layers.Layer):
   """Layer norm, Dense-ReLU-Dense applied per position, residual, dropout (Eq. 3).
+
+  With ``output_norm`` (the authors' code) the sum is layer-normalised
+  again; kang205/SASRec has that norm commented out.
 
   Call args:
     x: [B, L, d].
@@ -188,10 +201,12 @@ class PointWiseFeedForward(keras.layers.Layer):
     [B, L, d].
   """
 
-  def __init__(self, hidden_units: int, dropout_rate: float = 0.0, **kwargs):
+  def __init__(self, hidden_units: int, dropout_rate: float = 0.0,
+               output_norm: bool = False, **kwargs):
     super().__init__(**kwargs)
     self.hidden_units = hidden_units
     self.dropout_rate = dropout_rate
+    self.output_norm = output_norm
     policy = self.dtype_policy
     self.norm = keras.layers.LayerNormalization(epsilon=1e-8, name="norm",
                                                 dtype=policy)
@@ -199,12 +214,17 @@ class PointWiseFeedForward(keras.layers.Layer):
                                     name="inner", dtype=policy)
     self.outer = keras.layers.Dense(hidden_units, name="outer", dtype=policy)
     self.dropout = keras.layers.Dropout(dropout_rate, dtype=policy)
+    self.out_norm = (keras.layers.LayerNormalization(
+        epsilon=1e-8, name="output_norm", dtype=policy) if output_norm
+                     else None)
 
   def call(self, x, training=False):
     x = self.norm(x)
     h = self.dropout(self.inner(x), training=training)
-    return x + self.dropout(self.outer(h), training=training)
+    out = x + self.dropout(self.outer(h), training=training)
+    return self.out_norm(out) if self.out_norm is not None else out
 
   def get_config(self):
     return {**super().get_config(), "hidden_units": self.hidden_units,
-            "dropout_rate": self.dropout_rate}
+            "dropout_rate": self.dropout_rate,
+            "output_norm": self.output_norm}

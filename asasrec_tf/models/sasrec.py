@@ -13,16 +13,20 @@ from typing import Dict, Optional
 import keras
 import tensorflow as tf
 
+from asasrec_tf.choices import (ADV_GAMMA_USES, ADV_GAMMAS, ADV_PASSES,
+                                ADV_TARGETS, BLOCKS, LOSSES)
 from asasrec_tf.models import adversarial
 from asasrec_tf.models.base import Recommender
-from asasrec_tf.models.layers import (ItemPositionEmbedding, PointWiseFeedForward,
-                                      SelfAttentionBlock)
+from asasrec_tf.models.layers import (ItemPositionEmbedding,
+                                      PointWiseFeedForward, SelfAttentionBlock)
 from asasrec_tf.models.replicas import replica_sum
 
-ADV_TARGETS = ("both", "output", "input")
-ADV_GAMMAS = ("clean", "dropout", "shared")
-ADV_GAMMA_USES = ("all", "target")
-ADV_PASSES = ("two", "one")
+# LOSSES, the form of Eq. 5's binary cross-entropy: 'bce', softplus(-x+) +
+# softplus(x-) (exact); 'bce_authors', -log(sigmoid(x+) + 1e-24) -
+# log(1 - sigmoid(x-) + 1e-24) as the authors' code (and kang205's) writes
+# it, whose float32 gradient is 0 once a negative's logit passes about 17 or
+# a positive's falls below about -55.
+_LOG_EPS = 1e-24
 
 
 @keras.saving.register_keras_serializable("asasrec_tf")
@@ -39,29 +43,42 @@ class SASRec(Recommender):
     [B, L, d] hidden state F_t of every position. Padding positions hold the
     final layer norm's bias (its input there is 0); neither the loss (masked
     by the positives) nor the scores (last position) read them.
+
+  ``block`` places the layer norms as kang205/SASRec ('kang205') or as the
+  authors' code ('authors': normalised keys and values, and a layer norm
+  closing each feed-forward); ``loss`` is the form of Eq. 5 (see LOSSES).
   """
 
   def __init__(self, num_items: int, maxlen: int, hidden_units: int = 64,
                num_blocks: int = 2, num_heads: int = 1,
-               dropout_rate: float = 0.5, **kwargs):
+               dropout_rate: float = 0.5, block: str = "kang205",
+               loss: str = "bce", **kwargs):
     kwargs.setdefault("name", type(self).__name__.lower())
     super().__init__(**kwargs)
+    if block not in BLOCKS:
+      raise ValueError(f"block must be one of {BLOCKS}, got {block!r}")
+    if loss not in LOSSES:
+      raise ValueError(f"loss must be one of {LOSSES}, got {loss!r}")
     self.num_items = num_items
     self.maxlen = maxlen
     self.hidden_units = hidden_units
     self.num_blocks = num_blocks
     self.num_heads = num_heads
     self.dropout_rate = dropout_rate
+    self.block = block
+    self.loss_form = loss
     policy = self.dtype_policy
+    authors = block == "authors"
     self.embedding = ItemPositionEmbedding(num_items, maxlen, hidden_units,
                                            dropout_rate, name="embedding",
                                            dtype=policy)
     self.attention_blocks = [
         SelfAttentionBlock(hidden_units, num_heads, dropout_rate,
-                           name=f"attention_{i}", dtype=policy)
+                           normed_keys=authors, name=f"attention_{i}",
+                           dtype=policy)
         for i in range(num_blocks)]
     self.feed_forward_blocks = [
-        PointWiseFeedForward(hidden_units, dropout_rate,
+        PointWiseFeedForward(hidden_units, dropout_rate, output_norm=authors,
                              name=f"feed_forward_{i}", dtype=policy)
         for i in range(num_blocks)]
     self.final_norm = keras.layers.LayerNormalization(
@@ -105,7 +122,7 @@ class SASRec(Recommender):
     pos_logits = tf.cast(tf.reduce_sum(hidden * pos, -1), tf.float32)
     neg_logits = tf.cast(tf.reduce_sum(hidden * neg, -1), tf.float32)
     mask = tf.cast(tf.not_equal(batch["positives"], 0), tf.float32)
-    losses = tf.nn.softplus(-pos_logits) + tf.nn.softplus(neg_logits)
+    losses = binary_cross_entropy(pos_logits, neg_logits, self.loss_form)
     return tf.reduce_sum(losses * mask) / tf.maximum(self.target_count(batch),
                                                      1.0)
 
@@ -129,7 +146,18 @@ class SASRec(Recommender):
     return {**super().get_config(), "num_items": self.num_items,
             "maxlen": self.maxlen, "hidden_units": self.hidden_units,
             "num_blocks": self.num_blocks, "num_heads": self.num_heads,
-            "dropout_rate": self.dropout_rate}
+            "dropout_rate": self.dropout_rate, "block": self.block,
+            "loss": self.loss_form}
+
+
+def binary_cross_entropy(pos_logits: tf.Tensor, neg_logits: tf.Tensor,
+                         form: str = "bce") -> tf.Tensor:
+  """Eq. 5's per-target loss of a positive and a negative logit (any shape,
+  float32), in one of the LOSSES forms."""
+  if form == "bce":
+    return tf.nn.softplus(-pos_logits) + tf.nn.softplus(neg_logits)
+  return (-tf.math.log(tf.sigmoid(pos_logits) + _LOG_EPS)
+          - tf.math.log(1.0 - tf.sigmoid(neg_logits) + _LOG_EPS))
 
 
 @keras.saving.register_keras_serializable("asasrec_tf")

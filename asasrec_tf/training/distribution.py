@@ -31,7 +31,7 @@ import tensorflow as tf
 
 from asasrec_tf.errors import UserError
 
-STRATEGIES = ("none", "mirrored", "multi_worker")
+from asasrec_tf.choices import STRATEGIES
 # How often a waiting worker says whom it still waits for, in seconds.
 REPORT_EVERY = 30.0
 

@@ -15,9 +15,7 @@ from asasrec_tf.models.mostpop import MostPop
 from asasrec_tf.models.sasrec import ASASRec, SASRec
 from asasrec_tf.training.optimizers import DenseAdam, SparseAdagrad
 
-MODELS = ("sasrec", "asasrec", "mostpop", "bpr", "apr")
-SEQUENTIAL = ("sasrec", "asasrec")
-PAIRWISE = ("bpr", "apr")
+from asasrec_tf.choices import MODELS, PAIRWISE, SEQUENTIAL  # noqa: F401
 # The learning rates of the paper's baselines and of the authors' SASRec code.
 DEFAULT_LR = {"sasrec": 0.001, "asasrec": 0.001, "bpr": 0.05, "apr": 0.05}
 
@@ -89,14 +87,19 @@ def build(name: str, data: SequenceDataset, maxlen: int, hidden_units: int = 64,
           adv_reg: float = 1.0, adv_target: str = "both",
           adv_norm: str = "row", mixed_precision: str = "none",
           adv_gamma: str = "clean", adv_gamma_uses: str = "all",
-          adv_passes: str = "two", adam_epsilon: float = 1e-8) -> Union[SASRec, BPRMF, MostPop]:
+          adv_passes: str = "two", adam_epsilon: float = 1e-8,
+          block: str = "kang205", loss: str = "bce"
+          ) -> Union[SASRec, BPRMF, MostPop]:
   """A compiled, built model (or MostPop, which needs no training).
 
   ``lr`` None means the model's default (DEFAULT_LR). ``mixed_precision``
   is the model's dtype policy ('none' = float32); Keras's global policy is
-  left alone.
+  left alone. ``block`` and ``loss`` shape SASRec/ASASRec only (see SASRec).
   """
   dtype = "float32" if mixed_precision == "none" else mixed_precision
+  if name not in SEQUENTIAL and (block, loss) != ("kang205", "bce"):
+    raise UserError(f"--block and --loss apply to sasrec and asasrec, not "
+                    f"--model={name}")
   if name == "mostpop":
     return MostPop(data.item_popularity())
   lr = resolved_lr(name, lr)
@@ -114,7 +117,8 @@ def build(name: str, data: SequenceDataset, maxlen: int, hidden_units: int = 64,
     raise UserError(f"--hidden_units={hidden_units} must be divisible by "
                     f"--num_heads={num_heads}")
   common = dict(hidden_units=hidden_units, num_blocks=num_blocks,
-                num_heads=num_heads, dropout_rate=dropout_rate, dtype=dtype)
+                num_heads=num_heads, dropout_rate=dropout_rate, block=block,
+                loss=loss, dtype=dtype)
   if name == "sasrec":
     model = SASRec(data.num_items, maxlen, **common)
   elif name == "asasrec":

@@ -13,7 +13,8 @@ the flags that shape the results, and the data file's content, equal those
 recorded in ``run.json``; ``restart`` discards the run's own files instead.
 
 Deletion is confined to the files a run writes (RUN_FILES, checkpoint
-weights, TensorBoard event files and ``.tmp-*`` temporaries): ``--restart``
+weights, TensorBoard event files (in the run directory, or its
+``tensorboard/`` of earlier versions) and ``.tmp-*`` temporaries): ``--restart``
 and ``abandon`` (the clean-up after a run that failed before its first
 checkpoint) leave every other file alone, and ``abandon`` removes the
 directory itself only when this process created it and it is then empty.
@@ -295,6 +296,9 @@ def _clear(run_dir: str) -> None:
                                      "ckpt-*.weights.h5")):
     _remove(path)
   remove_stale_temporaries(run_dir)
+  for path in glob.glob(os.path.join(glob.escape(run_dir),
+                                     "events.out.tfevents.*")):
+    _remove(path)
   events = os.path.join(run_dir, TENSORBOARD)
   if os.path.isdir(events) and not os.path.islink(events):
     for path in glob.glob(os.path.join(glob.escape(events),

@@ -7,8 +7,15 @@ the paper's protocol) is evaluated; when it improves, the test item is
 evaluated too, the best weights are written and the per-user test metrics
 kept. The run directory ends up with ``results.json``,
 ``test_per_user.npz``, ``best.weights.h5``, ``last.weights.h5``, TensorBoard
-events under ``tensorboard/`` and a resumable checkpoint (see checkpoint.py)
-written every ``--checkpoint_every`` epochs; every file is written atomically.
+events and a resumable checkpoint (see checkpoint.py) written every
+``--checkpoint_every`` epochs; every file is written atomically.
+
+The TensorBoard events sit in the run directory itself, so that
+``tensorboard --logdir results/runs`` names each run by its directory; they
+hold the losses, the learning rate, epoch times, every evaluation, the
+metrics of the epoch selected so far (``selected/<target>/<metric>``) and,
+when the caller gives them, the run's hyperparameters for the HParams
+dashboard, which then lists every run with its flags and selected metrics.
 """
 
 from __future__ import annotations
@@ -163,7 +170,8 @@ class Runner:
   ``init`` (from load_init_checkpoint) says where the model's starting
   state came from; its epoch numbers this run's epochs on from there
   (evaluation, TensorBoard steps, negative samples), so a continuation's
-  curve joins the run it continues.
+  curve joins the run it continues. ``hparams`` (name -> bool, number or
+  string) is written for TensorBoard's HParams dashboard.
   """
 
   def __init__(self, model, data: SequenceDataset, sampler,
@@ -171,7 +179,8 @@ class Runner:
                config: TrainConfig, verbose: bool = True,
                checkpoint_every: int = 1, resume: bool = False,
                strategy: Optional[tf.distribute.Strategy] = None,
-               init: Optional[Dict[str, object]] = None):
+               init: Optional[Dict[str, object]] = None,
+               hparams: Optional[Dict[str, object]] = None):
     self.model = model
     self.data = data
     self.sampler = sampler
@@ -182,7 +191,11 @@ class Runner:
     self.checkpoint_every = checkpoint_every
     self.resume = resume
     self.strategy = strategy
+    self.hparams = hparams
     self.scorer = make_scorer(model)
+    # A flat zero adversarial loss says nothing: logged only for models
+    # that have an adversary.
+    self.adversarial = getattr(model, "adv_eps", None) is not None
     # Whether there is anything to train (MostPop has no weights).
     self.learns = isinstance(model, keras.Model) and sampler is not None
     # Everything below is saved in checkpoints.
@@ -216,13 +229,17 @@ class Runner:
   def _open_writer(self) -> None:
     """A fresh event file; on resume it gets exactly the checkpointed scalars,
     so no step is duplicated or missing whatever was logged after it."""
-    logdir = os.path.join(self.run_dir, "tensorboard")
-    if os.path.isdir(logdir):
-      for name in os.listdir(logdir):
-        if name.startswith("events.out.tfevents"):
-          os.remove(os.path.join(logdir, name))
-    self.writer = tf.summary.create_file_writer(logdir)
+    for logdir in (self.run_dir, os.path.join(self.run_dir, "tensorboard")):
+      if os.path.isdir(logdir):
+        for name in os.listdir(logdir):
+          if name.startswith("events.out.tfevents"):
+            os.remove(os.path.join(logdir, name))
+    self.writer = tf.summary.create_file_writer(self.run_dir)
     with self.writer.as_default():
+      if self.hparams:
+        from tensorboard.plugins.hparams import api as hp
+        hp.hparams(self.hparams,
+                   trial_id=os.path.basename(os.path.normpath(self.run_dir)))
       for tag, step, value in self.scalars:
         tf.summary.scalar(tag, value, step=step)
     self.writer.flush()
@@ -325,7 +342,9 @@ class Runner:
       self._log(f"epoch {epoch:4d}/{self.last_epoch}: loss "
                 f"{means.get('loss', math.nan):.4f} ({seconds:.2f} s)")
     lr = float(np.asarray(self.model.optimizer.learning_rate.numpy()))
-    self._scalars("train", {**means, "learning_rate": lr,
+    logged = {k: v for k, v in means.items()
+              if self.adversarial or k not in ("clean_loss", "adv_loss")}
+    self._scalars("train", {**logged, "learning_rate": lr,
                             "epoch_seconds": seconds}, epoch)
     return means
 
@@ -341,6 +360,8 @@ class Runner:
       self.best = {"epoch": epoch, "value": value,
                    "metrics": {k: record[k] for k in ("valid", "test")
                                if k in record}}
+      for target, values in self.best["metrics"].items():
+        self._scalars(f"selected/{target}", values, epoch)
       test.save(os.path.join(self.run_dir, "test_per_user.npz"),
                 self.data.user_ids)
       if self.learns:
@@ -414,6 +435,8 @@ class Runner:
       if target in record:
         shown = " ".join(f"{k} {v:.4f}" for k, v in record[target].items())
         parts.append(f"{target}: {shown}")
+      elif target == "test":
+        parts.append("test: evaluated at a new best only")
     parts.append(f"best epoch {best['epoch']}")
     return " | ".join(parts)
 

@@ -94,7 +94,16 @@ def test_failed_download_explains_manual_route(tmp_path, monkeypatch):
   spec = registry.DatasetSpec(
       "video", (RawFile("Video.txt", "sasrec",
                         url=(tmp_path / "missing.txt").as_uri()),),
-      "download it from X and put it", "test")
+      "download it from X", "test")
   monkeypatch.setitem(registry.DATASETS, "video", spec)
-  with pytest.raises(DataError, match="download failed.*put it at"):
-    loader.load("video", data_dir=str(tmp_path / "d"), allow_download=True)
+  with pytest.raises(DataError) as e:
+    loader.load("video", data_dir=str(tmp_path / "d"), allow_download=True,
+                data_dir_hint="--data_dir or $ASASREC_DATA_DIR")
+  # after a failed download: how to get it by hand, every accepted name,
+  # where to put it and both ways to point at another directory
+  message = str(e.value)
+  for fragment in ("download failed", "download it from X",
+                   "Video.txt[.gz] (sasrec format)",
+                   f"into {tmp_path / 'd' / 'video'}/",
+                   "--data_dir or $ASASREC_DATA_DIR"):
+    assert fragment in message, fragment

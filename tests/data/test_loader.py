@@ -95,8 +95,22 @@ def test_missing_raw_file_says_where_and_how(tmp_path):
   with pytest.raises(DataError) as e:
     loader.load("video", data_dir=str(tmp_path), allow_download=False)
   msg = str(e.value)
-  assert str(tmp_path / "video" / "Video.txt") in msg
+  assert f"Video.txt[.gz] (sasrec format) into {tmp_path / 'video'}/" in msg
   assert "kang205/SASRec" in msg
+  with pytest.raises(DataError) as e:
+    loader.load("ml-1m", data_dir=str(tmp_path), allow_download=False,
+                data_dir_hint="--data_dir or $ASASREC_DATA_DIR")
+  # every accepted form, and both ways to point at a directory
+  assert ("put ratings.dat[.gz] (movielens format) or ml-1m.txt[.gz] "
+          f"(sasrec format) into {tmp_path / 'ml-1m'}/, or point --data_dir "
+          "or $ASASREC_DATA_DIR at a directory") in str(e.value)
+
+
+def test_a_relative_data_dir_variable_is_made_absolute(tmp_path, monkeypatch):
+  from asasrec_tf import cli
+  monkeypatch.chdir(tmp_path)
+  monkeypatch.setenv("ASASREC_DATA_DIR", "shared/data")
+  assert cli.default_data_dir() == str(tmp_path / "shared" / "data")
 
 
 def test_manual_datasets_explain_the_manual_download(tmp_path):

@@ -18,6 +18,8 @@ def roundtrip(layer):
     layers.CausalSelfAttention(8, 2, 0.1, name="a"),
     layers.SelfAttentionBlock(8, 2, 0.1, name="b"),
     layers.PointWiseFeedForward(8, 0.1, name="f"),
+    layers.SelfAttentionBlock(8, 2, 0.1, normed_keys=True, name="b2"),
+    layers.PointWiseFeedForward(8, 0.1, output_norm=True, name="f2"),
 ])
 def test_get_config_roundtrip(layer):
   roundtrip(layer)

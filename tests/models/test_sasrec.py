@@ -365,3 +365,140 @@ def test_regularisation_losses_join_every_step():
   l2 = 0.25 * float(tf.reduce_sum(tf.square(model.item_table)))
   assert float(model.plain_step(b)["loss"]) == pytest.approx(plain + l2,
                                                              rel=1e-5)
+
+
+# --- the two blocks against numpy transcriptions of their sources -------------
+#
+# Written from kang205/SASRec (model.py, modules.py) and feay1234/ASASRec
+# (SASRec.py, SASRecLayers.py), in evaluation mode (dropout off). Per block,
+#   kang205: Q = LN(seq); seq = Q + MHA(Q, keys=seq)      (raw keys, values)
+#            seq = LN(seq); seq = seq + FF(seq); seq *= mask
+#   authors: seq = LN(seq); seq = seq + MHA(seq, keys=seq) (normed keys, values)
+#            seq = LN(seq); seq = LN(seq + FF(seq)); seq *= mask
+# and a final LN. Both mask keys with sign(|sum(keys)|): kang205's keys are
+# the raw, masked sequence (padding rows are 0, so masked); the authors'
+# keys are normalised, so a padding row is LN(0) = beta and is masked only
+# while sum(beta) = 0. ``padding_keys='ids'`` replaces that mask by the
+# item-id mask the models use.
+
+def _ln(x, gamma, beta):
+  mu, var = x.mean(-1, keepdims=True), x.var(-1, keepdims=True)
+  return gamma * (x - mu) / np.sqrt(var + 1e-8) + beta
+
+
+def _dense(layer, x):
+  return x @ layer.kernel.numpy() + layer.bias.numpy()
+
+
+def _norm(layer, x):
+  return _ln(x, layer.gamma.numpy(), layer.beta.numpy())
+
+
+def _transcription(model, ids, source, padding_keys="source"):
+  """The forward pass of ``source`` ('kang205' or 'authors') with the
+  weights of ``model``: [B, L, d]."""
+  d = model.hidden_units
+  emb = model.embedding
+  mask = (ids != 0)[..., None].astype(np.float32)
+  seq = emb.item_embedding.numpy()[ids] * np.sqrt(d)
+  seq = (seq + emb.position_embedding.numpy()[None]) * mask
+  for att_block, ff_block in zip(model.attention_blocks,
+                                 model.feed_forward_blocks):
+    att = att_block.attention
+    queries = _norm(att_block.norm, seq)
+    keys = queries if source == "authors" else seq
+    q, k, v = _dense(att.query, queries), _dense(att.key, keys), _dense(
+        att.value, keys)
+    logits = q @ np.swapaxes(k, 1, 2) / np.sqrt(d)
+    key_mask = np.sign(np.abs(keys.sum(-1)))
+    if padding_keys == "ids":
+      key_mask = (ids != 0).astype(np.float32)
+    logits = np.where(key_mask[:, None, :] == 0, -2.0**32 + 1, logits)
+    causal = np.tril(np.ones(logits.shape[1:]))
+    logits = np.where(causal[None] == 0, -2.0**32 + 1, logits)
+    w = np.exp(logits - logits.max(-1, keepdims=True))
+    w /= w.sum(-1, keepdims=True)
+    w *= np.sign(np.abs(queries.sum(-1)))[..., None]   # query masking
+    seq = w @ v + queries
+    inputs = _norm(ff_block.norm, seq)
+    out = _dense(ff_block.outer, np.maximum(_dense(ff_block.inner, inputs), 0))
+    out = out + inputs
+    if source == "authors":
+      out = _norm(ff_block.out_norm, out)
+    seq = out * mask
+  return _norm(model.final_norm, seq)
+
+
+def _randomise_norms(model, seed=5):
+  """Layer norms away from their (1, 0) start, as after training."""
+  rng = np.random.default_rng(seed)
+  for layer in model._flatten_layers():
+    if isinstance(layer, keras.layers.LayerNormalization):
+      layer.gamma.assign(rng.uniform(0.5, 1.5, layer.gamma.shape))
+      layer.beta.assign(rng.normal(0.0, 0.3, layer.beta.shape))
+
+
+@pytest.mark.parametrize("block", ["kang205", "authors"])
+def test_each_block_is_its_sources_forward_pass(block):
+  model = make(block=block)
+  _randomise_norms(model)
+  full = np.array([[1, 2, 3, 4], [5, 6, 7, 8]])          # no padding
+  padded = batch()["inputs"].numpy()
+  real = padded != 0
+  np.testing.assert_allclose(model(tf.constant(full)).numpy(),
+                             _transcription(model, full, block),
+                             rtol=1e-4, atol=1e-4)
+  ours = model(tf.constant(padded)).numpy()
+  np.testing.assert_allclose(
+      ours[real], _transcription(model, padded, block, "ids")[real],
+      rtol=1e-4, atol=1e-4)
+  source = _transcription(model, padded, block)[real]
+  if block == "kang205":   # raw keys: its own mask works, the same outputs
+    np.testing.assert_allclose(ours[real], source, rtol=1e-4, atol=1e-4)
+  else:                    # normed keys: the source attends to padding
+    assert np.abs(ours[real] - source).max() > 1e-2
+
+
+def test_the_blocks_differ_and_round_trip():
+  ours, theirs = make(block="kang205"), make(block="authors")
+  ids = tf.constant([[1, 2, 3, 4]])
+  assert not np.allclose(ours(ids).numpy(), theirs(ids).numpy())
+  # the authors' block has one more layer norm per block: 2 x (gamma, beta)
+  assert len(theirs.weights) == len(ours.weights) + 4
+  clone = SASRec.from_config(theirs.get_config())
+  assert clone.block == "authors" and clone.loss_form == "bce"
+
+
+# --- the form of the loss --------------------------------------------------
+
+def test_the_authors_loss_form_by_hand_and_where_its_gradient_vanishes():
+  from asasrec_tf.models.sasrec import binary_cross_entropy
+  pos = tf.constant([0.0, 2.0, 0.0, -60.0])
+  neg = tf.constant([0.0, -1.0, 20.0, 0.0])
+  with tf.GradientTape(persistent=True) as tape:
+    tape.watch([pos, neg])
+    ours = binary_cross_entropy(pos, neg, "bce")
+    theirs = binary_cross_entropy(pos, neg, "bce_authors")
+  # (0, 0): 2 log 2 = 1.386294; (2, -1): log(1 + e^-2) + log(1 + e^-1)
+  # = 0.126928 + 0.313262 = 0.440190; (0, 20): log 2 + 20.000000002
+  np.testing.assert_allclose(ours.numpy()[:3], [1.386294, 0.440190, 20.693147],
+                             rtol=1e-5)
+  np.testing.assert_allclose(theirs.numpy()[:2], ours.numpy()[:2], rtol=1e-5)
+  # a negative at logit 20: sigmoid rounds to 1 in float32, so the authors'
+  # loss is log 2 - log(1e-24) = 0.693147 + 55.262042 and flat
+  np.testing.assert_allclose(theirs.numpy()[2], 55.955189, rtol=1e-5)
+  assert tape.gradient(theirs, neg).numpy()[2] == 0.0
+  assert tape.gradient(ours, neg).numpy()[2] == pytest.approx(1.0)
+  # a positive at -60: sigmoid = 8.8e-27, far below 1e-24: no gradient
+  assert abs(tape.gradient(theirs, pos).numpy()[3]) < 1e-2
+  assert tape.gradient(ours, pos).numpy()[3] == pytest.approx(-1.0)
+
+
+def test_the_loss_form_reaches_the_training_loss():
+  ours, theirs = make(), make(loss="bce_authors")
+  b = batch()
+  np.testing.assert_allclose(ours.sequence_loss(b, training=False).numpy(),
+                             theirs.sequence_loss(b, training=False).numpy(),
+                             rtol=1e-5)   # small logits: the same value
+  with pytest.raises(ValueError, match="loss must be one of"):
+    make(loss="hinge")
