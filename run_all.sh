@@ -310,6 +310,9 @@ ablation_group() {
 
 wanted_ablation() { [[ -z "$ABLATION_ONLY" || ",$ABLATION_ONLY," == *",$1,"* ]]; }
 
+if (( QUICK )); then
+  echo "run_all: SMOKE TEST (--quick: 2 + 2 epochs): checks the pipeline; its numbers say nothing about the paper"
+fi
 echo "run_all: datasets $DATASETS; models $MODELS; protocols $PROTOCOLS;" \
      "SASRec epochs $PRE_EPOCHS + $EPOCHS, BPR $BPR_PRE_EPOCHS + $BPR_EPOCHS;" \
      "ablation $ABLATION; seed $SEED; data $DATA_DIR; runs in $RUNS"
@@ -363,4 +366,8 @@ if (( ${#FAILED[@]} )); then
   echo "  failed: ${FAILED[*]}" >&2
   exit 1
 fi
-echo "  tables and figures in $OUT/"
+if (( QUICK )); then
+  echo "  SMOKE TEST tables and figures in $OUT/ (not results)"
+else
+  echo "  tables and figures in $OUT/"
+fi

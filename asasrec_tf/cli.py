@@ -197,7 +197,7 @@ def define_training_flags() -> None:
         "batches are then not uniform samples).")
   _flag(g, "bool", "target_first_item", False, "SASRec/ASASRec: also train "
         "on each user's first item as the target of an all-padding input "
-        "(asasrec_tf 0.1; kang205/SASRec and the authors' code never do, "
+        "(kang205/SASRec and the authors' code never do, "
         "and skip users with one training item).")
   _flag(g, "integer", "seed", 0, "Seed of weights, dropout and sampling.",
         lower_bound=0, upper_bound=MAX_SEED)

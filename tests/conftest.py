@@ -50,3 +50,11 @@ def finished_runs(tmp_path_factory):
     assert out.returncode == 0, out.stderr[-2000:]
     runs[model] = str(root / model)
   return runs
+
+
+def pytest_collection_modifyitems(config, items):
+  """Tests that need trained runs (the finished_runs fixture trains five)
+  are end-to-end: left out of the fast tier, pytest -m "not slow"."""
+  for item in items:
+    if "finished_runs" in getattr(item, "fixturenames", ()):
+      item.add_marker(pytest.mark.slow)

@@ -61,6 +61,7 @@ def test_non_finite_floats_are_refused_naming_the_flag(flag, tmp_path):
   assert os.listdir(tmp_path) == []
 
 
+@pytest.mark.slow
 def test_ctrl_c_exits_130_with_a_line_not_a_traceback(tmp_path):
   proc = subprocess.Popen(
       [sys.executable, "-m", "asasrec_tf.main", "--epochs=500",
@@ -114,6 +115,7 @@ def test_ctrl_c_during_a_finalizer_still_stops_the_program():
   assert "Traceback" not in out.stderr
 
 
+@pytest.mark.slow
 def test_library_packages_define_no_flags():
   code = ("import importlib, pkgutil\n"
           "from absl import flags\n"
@@ -136,6 +138,7 @@ def test_library_packages_define_no_flags():
   assert out.stdout.strip().splitlines()[-1] == "[]"
 
 
+@pytest.mark.slow
 def test_sigterm_exits_143_with_a_line_and_keeps_the_checkpoint(tmp_path):
   proc = subprocess.Popen(
       [sys.executable, "-m", "asasrec_tf.main", "--epochs=500",
@@ -153,6 +156,7 @@ def test_sigterm_exits_143_with_a_line_and_keeps_the_checkpoint(tmp_path):
   assert (tmp_path / "r" / "checkpoint.json").exists()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name,args", [
     ("asasrec_tf.main", ["--epochs=1"]),
     ("asasrec_tf.export", ["--run_dir=/nonexistent", "--export_dir=x"])])

@@ -10,6 +10,8 @@ from asasrec_tf.artifacts import Served
 from asasrec_tf.export import export
 from asasrec_tf.recommend import recommend
 
+# End-to-end: left out of the fast tier (pytest -m "not slow").
+pytestmark = pytest.mark.slow
 
 # Runs in a fresh interpreter where importing asasrec_tf is impossible.
 LOADER = """

@@ -8,12 +8,12 @@ from tests.conftest import REPO
 PACKAGE = os.path.join(REPO, "asasrec_tf")
 # Lowest first; a module may import its own layer and those before it.
 LAYERS = [
-    {"errors", "fileio"},
+    {"errors", "fileio", "choices"},
     {"data"},
     {"models"},
     {"evaluation"},
     {"training"},
-    {"report", "artifacts"},
+    {"report", "artifacts", "serving"},
     {"cli", "main", "recommend", "export", "robustness", "bench"},
 ]
 

@@ -9,6 +9,9 @@ import pytest
 
 from tests.conftest import REPO
 
+# End-to-end: left out of the fast tier (pytest -m "not slow").
+pytestmark = pytest.mark.slow
+
 
 def run_main(*args, cwd=REPO):
   return subprocess.run([sys.executable, "-m", "asasrec_tf.main", *args],

@@ -11,6 +11,9 @@ from asasrec_tf.recommend import recommend
 
 from tests.conftest import REPO
 
+# End-to-end: left out of the fast tier (pytest -m "not slow").
+pytestmark = pytest.mark.slow
+
 
 def cli(*args):
   return subprocess.run([sys.executable, "-m", "asasrec_tf.recommend", *args],

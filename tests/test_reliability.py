@@ -12,6 +12,9 @@ import pytest
 
 from tests.conftest import REPO
 
+# End-to-end: left out of the fast tier (pytest -m "not slow").
+pytestmark = pytest.mark.slow
+
 ARGS = ["--model=asasrec", "--epochs=10", "--eval_every=2",
         "--pretrain_epochs=3", "--synthetic_users=400", "--synthetic_items=80",
         "--maxlen=12", "--batch_size=16", "--hidden_units=16", "--ks=10,50",

@@ -180,6 +180,8 @@ def test_quick_run_builds_every_table_and_resumes(tmp_path):
   assert f"`{tmp_path / 'out' / 'runs'}/*/results.json`" in table
   assert "Synthetic HR@100" in table
   assert "runs finished: 5; skipped (done before): 0; failed: 0" in out.stdout
+  assert out.stdout.startswith("run_all: SMOKE TEST")
+  assert "SMOKE TEST tables and figures" in out.stdout
   # Second time: every finished run is skipped.
   again = _run_all(*args)
   assert again.returncode == 0, again.stdout + again.stderr

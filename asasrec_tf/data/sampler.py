@@ -9,7 +9,7 @@ shifted by one (the next item at every position), left-padded with 0. As in
 kang205/SASRec and the authors' code, a user's first item is never a target:
 its input would be all padding, the hidden state there is the same for every
 user (the final layer norm's bias), and the term would only train a global
-popularity bias (``target_first_item=True`` keeps it, as asasrec_tf 0.1 did,
+popularity bias (``target_first_item=True`` keeps it,
 and then users with one training item take part too). One negative per
 target is drawn uniformly from the items outside the user's training history
 (the only history a model may know; held-out items are not excluded, which

@@ -65,7 +65,7 @@ ROWS = (
         "Gamma from a dropout-on pass of its own"),
     Row("ablation-asasrec-authors-first-item", "sampler: first item a target",
         "both arms also train on each user's first item after an "
-        "all-padding input (asasrec_tf 0.1)", "ablation-sasrec-first-item"),
+        "all-padding input", "ablation-sasrec-first-item"),
     Row("ablation-asasrec-authors-adam-reset", "Adam reset at the switch",
         "both arms start with a fresh Adam (moments and step count 0)",
         "ablation-sasrec-adam-reset"),

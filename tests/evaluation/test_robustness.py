@@ -35,6 +35,7 @@ def _test_loss(model, evaluator, negatives, delta):
                                    output_delta=d))
 
 
+@pytest.mark.slow  # trains a model first
 def test_worst_case_direction_raises_the_test_loss_more_than_random():
   data = preprocess.preprocess(synthetic.generate(num_users=80, num_items=40,
                                                   seed=3), "s", "loo_valid")

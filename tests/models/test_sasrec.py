@@ -192,6 +192,7 @@ SAME_WITHOUT_DROPOUT = {
 }
 
 
+@pytest.mark.slow  # several step forms trained side by side: seconds each
 @pytest.mark.parametrize("group", sorted(SAME_WITHOUT_DROPOUT))
 def test_step_forms_agree_without_dropout(group):
   b = batch()

@@ -2,8 +2,13 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 from tests.conftest import REPO
 from tests.report.fake_runs import history, make_run
+
+# End-to-end: left out of the fast tier (pytest -m "not slow").
+pytestmark = pytest.mark.slow
 
 
 def _report(*args):

@@ -8,6 +8,9 @@ import pytest
 
 from tests.conftest import REPO
 
+# End-to-end: left out of the fast tier (pytest -m "not slow").
+pytestmark = pytest.mark.slow
+
 HELPER = os.path.join(os.path.dirname(__file__), "distributed_step.py")
 
 

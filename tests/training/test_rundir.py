@@ -88,6 +88,7 @@ def test_default_name_is_stable():
       "video-sasrec-loo-seed0-1a2b3c4d"
 
 
+@pytest.mark.slow  # a second process (which imports TensorFlow)
 def test_second_writer_is_refused(tmp_path):
   rundir.prepare(str(tmp_path), "r", FLAGS)
   try:
