@@ -17,7 +17,12 @@ def history_keys(offsets: np.ndarray, items: np.ndarray,
   """Sorted unique ``user * (I + 1) + item`` keys of a CSR history."""
   users = np.repeat(np.arange(len(offsets) - 1, dtype=np.int64),
                     np.diff(offsets))
-  return np.unique(users * (num_items + 1) + items)
+  # A sort and a look at neighbours: np.unique's hash-based path (numpy 2.x)
+  # is 14-23x slower on tens of millions of keys.
+  keys = np.sort(users * (num_items + 1) + items)
+  if keys.size:
+    keys = keys[np.concatenate([[True], keys[1:] != keys[:-1]])]
+  return keys
 
 
 def contains(keys: np.ndarray, users: np.ndarray, items: np.ndarray,

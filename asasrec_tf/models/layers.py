@@ -16,6 +16,8 @@ import math
 import keras
 import tensorflow as tf
 
+from asasrec_tf.models import adversarial
+
 
 def mask_value(dtype: tf.DType) -> float:
   """A large negative logit that is finite in ``dtype`` (fp16 tops at 65504)."""
@@ -34,7 +36,8 @@ class ItemPositionEmbedding(keras.layers.Layer):
     item_ids: [B, L] int item ids, 0 = padding, L <= maxlen: a window
       shorter than maxlen is the last L slots of a maxlen window (left
       padding), so it gets the last L position embeddings.
-    input_delta: optional [I + 1, d] perturbation of the item table (Eq. 9).
+    input_delta: optional perturbation of the item table (Eq. 9): dense
+      [I + 1, d] or an adversarial.RowDelta.
     training: applies dropout when true.
 
   Returns:
@@ -62,12 +65,12 @@ class ItemPositionEmbedding(keras.layers.Layer):
     super().build(input_shape)
 
   def lookup(self, item_ids, delta=None):
-    """[..., d] rows of the item table, plus those of ``delta`` [I + 1, d]
-    when given (a perturbation of the table)."""
+    """[..., d] rows of the item table, plus those of ``delta`` when given
+    (a perturbation of the table: dense [I + 1, d] or a RowDelta)."""
     table = tf.cast(self.item_embedding, self.compute_dtype)
     out = tf.gather(table, item_ids)
     if delta is not None:
-      out += tf.gather(tf.cast(delta, self.compute_dtype), item_ids)
+      out += tf.cast(adversarial.gather(delta, item_ids), self.compute_dtype)
     return out
 
   def call(self, item_ids, input_delta=None, training=False):

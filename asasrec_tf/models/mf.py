@@ -15,6 +15,7 @@ import tensorflow as tf
 
 from asasrec_tf.models import adversarial
 from asasrec_tf.models.base import Recommender
+from asasrec_tf.models import replicas
 from asasrec_tf.models.replicas import replica_sum
 
 
@@ -49,17 +50,19 @@ class BPRMF(Recommender):
     p = tf.gather(self.user_embedding, users)
     q = tf.gather(self.item_embedding, items)
     if user_delta is not None:
-      p += tf.gather(user_delta, users)
+      p += adversarial.gather(user_delta, users)
     if item_delta is not None:
-      q += tf.gather(item_delta, items)
+      q += adversarial.gather(item_delta, items)
     return tf.reduce_sum(p * q, axis=-1)
 
   def pair_loss(self, batch: Dict[str, tf.Tensor],
                 user_delta: Optional[tf.Tensor] = None,
                 item_delta: Optional[tf.Tensor] = None) -> tf.Tensor:
     """sum_b softplus(-(x_ui - x_uj)) over the batch."""
-    pos = self(batch["users"], batch["positives"], user_delta, item_delta)
-    neg = self(batch["users"], batch["negatives"], user_delta, item_delta)
+    pos = self(batch["users"], batch["positives"], user_delta=user_delta,
+               item_delta=item_delta)
+    neg = self(batch["users"], batch["negatives"], user_delta=user_delta,
+               item_delta=item_delta)
     return tf.reduce_sum(tf.nn.softplus(-(pos - neg)))
 
   def batch_loss(self, batch, training):
@@ -95,16 +98,30 @@ class APR(BPRMF):
     self.adv_norm = adv_norm
 
   def adversarial_deltas(self, batch):
-    """(user [U, d], item [I + 1, d]) perturbations for this batch."""
-    zero_p = tf.zeros_like(self.user_embedding)
-    zero_q = tf.zeros_like(self.item_embedding)
+    """(user, item) perturbations for this batch: RowDeltas of the rows it
+    touches on one replica, dense [U, d] and [I + 1, d] tables (summed over
+    replicas) on several."""
+    if replicas.num_replicas() > 1:
+      zero_p = tf.zeros_like(self.user_embedding)
+      zero_q = tf.zeros_like(self.item_embedding)
+      watched = [zero_p, zero_q]
+    else:
+      dtype = self.item_embedding.dtype
+      zero_p = adversarial.RowDelta.zeros([batch["users"]],
+                                          self.hidden_units, dtype)
+      zero_q = adversarial.RowDelta.zeros(
+          [batch["positives"], batch["negatives"]], self.hidden_units, dtype)
+      watched = [zero_p.rows, zero_q.rows]
     with tf.GradientTape() as tape:
-      tape.watch([zero_p, zero_q])
+      tape.watch(watched)
       clean = self.pair_loss(batch, zero_p, zero_q)
-    grad_p, grad_q = (replica_sum(tf.convert_to_tensor(g)) for g in
-                      tape.gradient(clean, [zero_p, zero_q]))
-    return (adversarial.perturbation(grad_p, self.adv_eps, self.adv_norm),
-            adversarial.perturbation(grad_q, self.adv_eps, self.adv_norm))
+    out = []
+    for zero, grad in zip((zero_p, zero_q), tape.gradient(clean, watched)):
+      grad = replica_sum(tf.convert_to_tensor(grad))
+      if isinstance(zero, adversarial.RowDelta):
+        grad = zero.with_rows(grad)
+      out.append(adversarial.perturbation(grad, self.adv_eps, self.adv_norm))
+    return tuple(out)
 
   def train_step(self, data):
     delta_p, delta_q = self.adversarial_deltas(data)

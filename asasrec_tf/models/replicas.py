@@ -11,6 +11,12 @@ from __future__ import annotations
 import tensorflow as tf
 
 
+def num_replicas() -> int:
+  """Replicas in sync where the step is traced (1 outside tf.distribute)."""
+  ctx = tf.distribute.get_replica_context()
+  return 1 if ctx is None else ctx.num_replicas_in_sync
+
+
 def replica_sum(value: tf.Tensor) -> tf.Tensor:
   """Sum of ``value`` over the replicas in sync (itself with one replica)."""
   ctx = tf.distribute.get_replica_context()

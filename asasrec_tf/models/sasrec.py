@@ -19,6 +19,7 @@ from asasrec_tf.models import adversarial
 from asasrec_tf.models.base import Recommender
 from asasrec_tf.models.layers import (ItemPositionEmbedding,
                                       PointWiseFeedForward, SelfAttentionBlock)
+from asasrec_tf.models import replicas
 from asasrec_tf.models.replicas import replica_sum
 
 # LOSSES, the form of Eq. 5's binary cross-entropy: 'bce', softplus(-x+) +
@@ -233,11 +234,27 @@ class ASASRec(SASRec):
       return zero, zero
     return self._deltas(zero)
 
-  def _perturbation(self, gamma) -> tf.Tensor:
-    """Delta_adv from a Gamma; rows whose gradient overflowed (float16)
-    are left unperturbed rather than made NaN."""
+  def _zero_delta(self, batch) -> adversarial.Delta:
+    """A zero perturbation of the item table to take Gamma with respect to:
+    of the rows the batch touches (an adversarial.RowDelta) on one replica,
+    of the whole table where replicas must sum their Gammas."""
+    if replicas.num_replicas() > 1:
+      return tf.zeros_like(self.item_table)
+    return adversarial.RowDelta.zeros(
+        [batch["inputs"], batch["positives"], batch["negatives"]],
+        self.hidden_units, self.item_table.dtype)
+
+  @staticmethod
+  def _watched(delta: adversarial.Delta) -> tf.Tensor:
+    return delta.rows if isinstance(delta, adversarial.RowDelta) else delta
+
+  def _perturbation(self, zero: adversarial.Delta, gamma) -> adversarial.Delta:
+    """Delta_adv from the Gamma of ``zero``; rows whose gradient overflowed
+    (float16) are left unperturbed rather than made NaN."""
     gamma = replica_sum(tf.convert_to_tensor(gamma))
     gamma = tf.where(tf.math.is_finite(gamma), gamma, tf.zeros_like(gamma))
+    if isinstance(zero, adversarial.RowDelta):
+      gamma = zero.with_rows(gamma)
     return adversarial.perturbation(gamma, self.adv_eps, self.adv_norm)
 
   def _gamma_loss(self, clean: tf.Tensor, batch) -> tf.Tensor:
@@ -249,17 +266,19 @@ class ASASRec(SASRec):
       return clean * self.target_count(batch)
     return clean
 
-  def adversarial_delta(self, batch, training: bool = False) -> tf.Tensor:
-    """[I + 1, d] Delta_adv for ``batch`` from a pass of its own (dropout
-    on when ``training``)."""
-    zero = tf.zeros_like(self.item_table)
+  def adversarial_delta(self, batch, training: bool = False
+                        ) -> adversarial.Delta:
+    """Delta_adv for ``batch`` from a pass of its own (dropout on when
+    ``training``): a RowDelta of the rows the batch touches, or a dense
+    [I + 1, d] table on several replicas."""
+    zero = self._zero_delta(batch)
     input_zero, output_zero = self._gamma_uses(zero)
     with tf.GradientTape() as tape:
-      tape.watch(zero)
+      tape.watch(self._watched(zero))
       clean = self._gamma_loss(
           self.sequence_loss(batch, training=training, input_delta=input_zero,
                              output_delta=output_zero), batch)
-    return self._perturbation(tape.gradient(clean, zero))
+    return self._perturbation(zero, tape.gradient(clean, self._watched(zero)))
 
   def train_step(self, data):
     if self.adv_gamma == "shared":
@@ -286,15 +305,16 @@ class ASASRec(SASRec):
     """Gamma and the clean weight gradients from one backward pass; then the
     perturbed loss's forward and backward pass."""
     variables = self.trainable_variables
-    zero = tf.zeros_like(self.item_table)
+    zero = self._zero_delta(data)
     input_zero, output_zero = self._gamma_uses(zero)
     with tf.GradientTape() as tape:
-      tape.watch(zero)
+      tape.watch(self._watched(zero))
       clean = self.sequence_loss(data, training=True, input_delta=input_zero,
                                  output_delta=output_zero)
       scaled = self.optimizer.scale_loss(self.regularised(clean))
-    *clean_grads, gamma = tape.gradient(scaled, variables + [zero])
-    input_delta, output_delta = self._deltas(self._perturbation(gamma))
+    *clean_grads, gamma = tape.gradient(scaled,
+                                        variables + [self._watched(zero)])
+    input_delta, output_delta = self._deltas(self._perturbation(zero, gamma))
     with tf.GradientTape() as tape:
       adv = self.sequence_loss(data, training=True, input_delta=input_delta,
                                output_delta=output_delta)
@@ -308,14 +328,15 @@ class ASASRec(SASRec):
   def _one_pass_shared_step(self, data):
     """Both losses from one pass's hidden states, Gamma the gradient of the
     clean loss w.r.t. the output embeddings of that same pass."""
-    zero = tf.zeros_like(self.item_table)
+    zero = self._zero_delta(data)
     with tf.GradientTape() as tape:
       hidden = self(data["inputs"], training=True)
       with tf.GradientTape() as inner:
-        inner.watch(zero)
+        inner.watch(self._watched(zero))
         clean = self.output_loss(hidden, data, zero)
         gamma_loss = self._gamma_loss(clean, data)
-      delta = self._perturbation(inner.gradient(gamma_loss, zero))
+      delta = self._perturbation(
+          zero, inner.gradient(gamma_loss, self._watched(zero)))
       adv = self.output_loss(hidden, data, delta)
       loss = self.regularised(clean + self.adv_reg * adv)
       scaled = self.optimizer.scale_loss(loss)

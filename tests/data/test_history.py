@@ -20,6 +20,10 @@ def histories(draw):
 def test_membership_counts_and_sampling_agree_with_sets(h, seed):
   num_items, rows, offsets, items = h
   keys = history_keys(offsets, items, num_items)
+  # sorted and distinct: the keys np.unique gives
+  users_of = np.repeat(np.arange(len(rows)), [len(r) for r in rows])
+  np.testing.assert_array_equal(
+      keys, np.unique(users_of.astype(np.int64) * (num_items + 1) + items))
   sets = [set(r) for r in rows]
   users = np.repeat(np.arange(len(rows)), num_items)
   probe = np.tile(np.arange(1, num_items + 1), len(rows))

@@ -46,7 +46,8 @@ def test_scores_are_dot_products():
 
 def test_apr_perturbation_has_norm_eps_per_row():
   model = make(APR, adv_eps=0.5)
-  dp, dq = (d.numpy() for d in model.adversarial_deltas(batch()))
+  dp, dq = (d.dense(n).numpy()
+            for d, n in zip(model.adversarial_deltas(batch()), (2, 4)))
   np.testing.assert_allclose(np.linalg.norm(dp, axis=1), [0.5, 0.5], rtol=1e-6)
   # items 1..3 touched, padding row untouched
   np.testing.assert_allclose(np.linalg.norm(dq, axis=1), [0, 0.5, 0.5, 0.5],
@@ -70,3 +71,18 @@ def test_apr_step_matches_reference():
                              rtol=1e-5)
   np.testing.assert_allclose(model.item_embedding.numpy(), Q - grads[1],
                              rtol=1e-5, atol=1e-6)
+
+
+def test_apr_rows_the_batch_touches_give_the_dense_step(monkeypatch):
+  from asasrec_tf.models import replicas
+
+  def stepped(dense):
+    model = make(APR, adv_eps=0.5, adv_reg=0.7)
+    with monkeypatch.context() as m:
+      if dense:
+        m.setattr(replicas, "num_replicas", lambda: 2)
+      model.train_step(batch())
+    return [w.numpy() for w in model.weights]
+
+  for a, d in zip(stepped(False), stepped(True)):
+    np.testing.assert_allclose(a, d, rtol=1e-6, atol=1e-7)

@@ -93,7 +93,7 @@ def test_adversarial_step_matches_a_hand_written_reference():
   table.assign(w0[0])
   expected = [w - (gc + reg * ga) for w, gc, ga in zip(w0, g_clean, g_adv)]
 
-  got_delta = model.adversarial_delta(b).numpy()
+  got_delta = model.adversarial_delta(b).dense(NUM_ITEMS + 1).numpy()
   np.testing.assert_allclose(got_delta, delta, rtol=1e-4, atol=1e-6)
   touched = np.unique(np.concatenate([b[k].numpy().ravel() for k in
                                       ("inputs", "positives", "negatives")]))
@@ -126,7 +126,7 @@ def test_adversarial_targets_inject_where_told(target):
 
 def test_global_norm_perturbation():
   model = make(ASASRec, adv_norm="global", adv_eps=0.25)
-  delta = model.adversarial_delta(batch()).numpy()
+  delta = model.adversarial_delta(batch()).dense(NUM_ITEMS + 1).numpy()
   np.testing.assert_allclose(np.linalg.norm(delta), 0.25, rtol=1e-5)
 
 
@@ -213,7 +213,8 @@ def test_step_forms_agree_without_dropout(group):
 def test_gamma_uses_matter_for_the_output_target():
   b = batch()
   deltas = [make(ASASRec, adv_target="output", adv_gamma_uses=uses)
-            .adversarial_delta(b).numpy() for uses in ("all", "target")]
+            .adversarial_delta(b).dense(NUM_ITEMS + 1).numpy()
+            for uses in ("all", "target")]
   # item 1 is an input and a positive: its two uses' gradients differ from
   # the output use's alone
   assert not np.allclose(deltas[0][1], deltas[1][1], atol=1e-4)
@@ -339,7 +340,7 @@ def test_float16_gamma_survives_a_huge_loss_scale(kw):
       keras.optimizers.SGD(0.1), initial_scale=2.0 ** 30))
   b = batch()
   if model.adv_gamma != "shared":
-    delta = model.adversarial_delta(b).numpy()
+    delta = model.adversarial_delta(b).dense(NUM_ITEMS + 1).numpy()
     assert np.isfinite(delta).all()
     norms = np.linalg.norm(delta, axis=1)
     assert np.allclose(norms[norms > 0], 0.5, rtol=1e-2) and (norms > 0).any()
@@ -503,3 +504,63 @@ def test_the_loss_form_reaches_the_training_loss():
                              rtol=1e-5)   # small logits: the same value
   with pytest.raises(ValueError, match="loss must be one of"):
     make(loss="hinge")
+
+
+# --- the perturbation over the rows a batch touches ---------------------------
+
+STEP_FORMS = {
+    "Eq. 9": {},
+    "authors' step": dict(adv_target="output", adv_passes="one"),
+    "shared Gamma": dict(adv_gamma="shared"),
+    "one pass, shared Gamma": dict(adv_target="output", adv_passes="one",
+                                   adv_gamma="shared", adv_gamma_uses="target"),
+    "global norm": dict(adv_norm="global"),
+}
+
+
+@pytest.mark.parametrize("form", sorted(STEP_FORMS))
+def test_rows_the_batch_touches_give_the_dense_step(form, monkeypatch):
+  """2,000 items, of which the batch names 9: the step with Delta kept as
+  the touched rows equals the step with a dense [I + 1, d] Delta (what
+  several replicas use) to 1e-6."""
+  from asasrec_tf.models import replicas
+  b = batch()
+
+  def stepped(dense):
+    keras.utils.set_random_seed(0)
+    model = ASASRec(2000, MAXLEN, hidden_units=D, num_blocks=2,
+                    dropout_rate=0.0, **STEP_FORMS[form])
+    model.build_for_inputs()
+    model.compile(optimizer=keras.optimizers.SGD(learning_rate=1.0))
+    with monkeypatch.context() as m:
+      if dense:
+        m.setattr(replicas, "num_replicas", lambda: 2)
+      loss = model.train_step(b)["loss"].numpy()
+    return loss, [w.numpy() for w in model.weights]
+
+  (loss_rows, rows), (loss_dense, dense) = stepped(False), stepped(True)
+  np.testing.assert_allclose(loss_rows, loss_dense, rtol=1e-6)
+  for a, d in zip(rows, dense):
+    np.testing.assert_allclose(a, d, rtol=1e-6, atol=1e-6)
+
+
+def test_row_delta_is_the_dense_delta_on_a_mostly_untouched_table():
+  keras.utils.set_random_seed(0)
+  model = ASASRec(2000, MAXLEN, hidden_units=D, num_blocks=2,
+                  dropout_rate=0.0)
+  model.build_for_inputs()
+  b = batch()
+  # the dense reference: Gamma over a zero [I + 1, d] table, normalised per row
+  zero = tf.zeros_like(model.item_table)
+  with tf.GradientTape() as tape:
+    tape.watch(zero)
+    loss = model.sequence_loss(b, training=False, input_delta=zero,
+                               output_delta=zero)
+  gamma = tf.convert_to_tensor(tape.gradient(loss, zero)).numpy()
+  norms = np.linalg.norm(gamma, axis=1, keepdims=True)
+  expected = 0.5 * gamma / np.maximum(norms, 1e-12)
+  delta = model.adversarial_delta(b)
+  # only the 9 item ids the batch names, and padding, are held
+  assert delta.ids.numpy().tolist() == [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]
+  np.testing.assert_allclose(delta.dense(2001).numpy(), expected, rtol=1e-6,
+                             atol=1e-6)
