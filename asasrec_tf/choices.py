@@ -8,6 +8,7 @@ take their tuples from here, so each list exists once.
 
 # training/factory.py
 MODELS = ("sasrec", "asasrec", "mostpop", "bpr", "apr")
+OPTIMIZERS = ("adam", "lazy_adam")
 SEQUENTIAL = ("sasrec", "asasrec")
 PAIRWISE = ("bpr", "apr")
 

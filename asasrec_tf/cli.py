@@ -150,6 +150,11 @@ def define_model_flags() -> None:
   _flag(g, "float", "lr", None, "Learning rate (default: 0.001 with Adam, "
         "beta_2 = 0.98, for SASRec/ASASRec; 0.05 with Adagrad for "
         "BPR/APR).", lower_bound=0.0)
+  _flag(g, "enum", "optimizer", "adam", list(choices.OPTIMIZERS),
+        "SASRec/ASASRec: adam (TF1's dense Adam, as the authors ran: every "
+        "row's moments decay every step) or lazy_adam (moments and weights of "
+        "the rows a batch touches only: a step's cost does not grow with "
+        "the catalog; not the authors' optimizer).")
   _flag(g, "float", "adam_epsilon", 1e-8, "Adam's epsilon (SASRec/ASASRec): "
         "1e-8 as TF1's AdamOptimizer in kang205/SASRec and the authors' "
         "code; Keras's default is 1e-7.", lower_bound=0.0)
@@ -302,7 +307,7 @@ def model_args_from_flags() -> Dict[str, object]:
       adv_reg=FLAGS.adv_reg, adv_target=FLAGS.adv_target,
       adv_norm=FLAGS.adv_norm, adv_gamma=FLAGS.adv_gamma,
       adv_gamma_uses=FLAGS.adv_gamma_uses, adv_passes=FLAGS.adv_passes,
-      block=FLAGS.block, loss=FLAGS.loss,
+      block=FLAGS.block, loss=FLAGS.loss, optimizer=FLAGS.optimizer,
       mixed_precision=FLAGS.mixed_precision)
 
 

@@ -13,8 +13,9 @@ popularity bias (``target_first_item=True`` keeps it,
 and then users with one training item take part too). One negative per
 target is drawn uniformly from the items outside the user's training history
 (the only history a model may know; held-out items are not excluded, which
-would leak them). Everything is vectorised numpy; the epoch's arrays feed a
-``tf.data`` pipeline.
+would leak them). Everything is vectorised numpy; ``tf.data`` receives the
+epoch one batch at a time, sliced from the sampler's arrays, so that memory
+does not hold another copy of the epoch.
 
 Epoch ``e`` draws from ``np.random.default_rng([seed, e])``, so any epoch can
 be reproduced (or resumed) on its own.
@@ -80,20 +81,26 @@ class TrainingSampler:
 
   def epoch_arrays(self, epoch: int) -> Dict[str, np.ndarray]:
     """The epoch's examples, shuffled: int32 ``users`` [n] and ``inputs``,
-    ``positives``, ``negatives`` [n, maxlen]."""
+    ``positives``, ``negatives`` [n, maxlen] (what dataset() batches)."""
+    perm, negatives = self._epoch(epoch)
+    return {"users": self.users[perm].astype(np.int32),
+            "inputs": self.inputs[perm], "positives": self.positives[perm],
+            "negatives": negatives}
+
+  def _epoch(self, epoch: int):
+    """(perm [n], negatives [n, maxlen]): the epoch's order of users and
+    their negatives, drawn at once (so that they do not depend on the
+    batching); inputs and positives are sliced batch by batch."""
     rng = np.random.default_rng([self.seed, epoch])
     perm = rng.permutation(self.num_users)
     if self.length_buckets:
       perm = self._bucketed(rng, perm)
-    positives = self.positives[perm]
-    rows = np.broadcast_to(self.users[perm][:, None], positives.shape)
-    negatives = np.zeros_like(positives)
-    real = positives > 0
+    real = (self.positives > 0)[perm]
+    rows = np.broadcast_to(self.users[perm][:, None], real.shape)
+    negatives = np.zeros(real.shape, np.int32)
     negatives[real] = sample_excluding(rng, self.keys, rows[real],
                                        self.num_items)
-    return {"users": self.users[perm].astype(np.int32),
-            "inputs": self.inputs[perm], "positives": positives,
-            "negatives": negatives}
+    return perm, negatives
 
   def _bucketed(self, rng: np.random.Generator, perm: np.ndarray):
     """``perm`` reordered into batches of similar window lengths."""
@@ -105,9 +112,22 @@ class TrainingSampler:
                            ordered[full:]])
 
   def dataset(self, epoch: int) -> tf.data.Dataset:
-    """The epoch as batches of dicts of int32 tensors (see epoch_arrays)."""
-    arrays = self.epoch_arrays(epoch)
-    ds = tf.data.Dataset.from_tensor_slices(arrays).batch(self.batch_size)
+    """The epoch as batches of dicts of int32 tensors (see epoch_arrays),
+    sliced from the sampler's arrays one batch at a time: no copy of the
+    whole epoch is made for TensorFlow."""
+    perm, negatives = self._epoch(epoch)
+
+    def batches():
+      for start in range(0, len(perm), self.batch_size):
+        rows = perm[start:start + self.batch_size]
+        yield {"users": self.users[rows].astype(np.int32),
+               "inputs": self.inputs[rows], "positives": self.positives[rows],
+               "negatives": negatives[start:start + self.batch_size]}
+
+    window = tf.TensorSpec([None, self.maxlen], tf.int32)
+    ds = tf.data.Dataset.from_generator(batches, output_signature={
+        "users": tf.TensorSpec([None], tf.int32), "inputs": window,
+        "positives": window, "negatives": window})
     if self.length_buckets:
       ds = ds.map(_trim_padding_columns)
     return _pipeline(ds)
@@ -192,8 +212,16 @@ class PairSampler:
                                           self.num_items)}
 
   def dataset(self, epoch: int) -> tf.data.Dataset:
-    return _pipeline(tf.data.Dataset.from_tensor_slices(
-        self.epoch_arrays(epoch)).batch(self.batch_size))
+    """The epoch's triples in batches, sliced one batch at a time."""
+    arrays = self.epoch_arrays(epoch)
+    n = len(arrays["users"])
+
+    def batches():
+      for start in range(0, n, self.batch_size):
+        yield {k: v[start:start + self.batch_size] for k, v in arrays.items()}
+
+    return _pipeline(tf.data.Dataset.from_generator(
+        batches, output_signature=self.element_spec()))
 
   def element_spec(self) -> Dict[str, tf.TensorSpec]:
     spec = tf.TensorSpec([None], tf.int32)

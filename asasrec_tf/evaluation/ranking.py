@@ -152,6 +152,12 @@ def _distinct_negatives(rng, keys, users, num, num_items, probs):
     out[dup] = sample_excluding(rng, keys, rows[dup], num_items, probs)
 
 
+# Scores one evaluation batch may hold under full ranking (with their
+# comparisons, about 4 bytes each twice over): 64M, 0.5 GB. 256 users of the
+# paper's datasets stay under it; at 3M items a batch is 21 users.
+MAX_SCORES = 64 * 2**20
+
+
 class RankingEvaluator:
   """Ranks every evaluated user's held-out item under a given scorer."""
 
@@ -170,7 +176,9 @@ class RankingEvaluator:
       num_negatives: N, negatives per user when sampled.
       negative_sampling: 'uniform' or 'popularity' (training counts).
       ks: metric cut-offs.
-      batch_size: users scored at once.
+      batch_size: users scored at once, at most: under full ranking a batch
+        holds at most MAX_SCORES scores, so that memory does not grow with
+        the catalog (a user's rank does not depend on its batch).
       seed: seed of the sampled negatives.
     """
     if candidates not in CANDIDATES:
@@ -187,6 +195,9 @@ class RankingEvaluator:
     self.target = target
     self.ks = ks
     self.batch_size = batch_size
+    if candidates == "full":
+      self.batch_size = max(1, min(batch_size,
+                                   MAX_SCORES // (data.num_items + 1)))
     self.candidates = candidates
     self.num_items = data.num_items
     self.users = data.eval_users(target)

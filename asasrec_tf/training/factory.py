@@ -7,15 +7,16 @@ from typing import Optional, Union
 
 import keras
 
+from asasrec_tf.choices import (MODELS, OPTIMIZERS, PAIRWISE,  # noqa: F401
+                                SEQUENTIAL)
 from asasrec_tf.data.dataset import SequenceDataset
 from asasrec_tf.data.sampler import PairSampler, TrainingSampler
 from asasrec_tf.errors import UserError
 from asasrec_tf.models.mf import APR, BPRMF
 from asasrec_tf.models.mostpop import MostPop
 from asasrec_tf.models.sasrec import ASASRec, SASRec
-from asasrec_tf.training.optimizers import DenseAdam, SparseAdagrad
+from asasrec_tf.training.optimizers import DenseAdam, LazyAdam, SparseAdagrad
 
-from asasrec_tf.choices import MODELS, PAIRWISE, SEQUENTIAL  # noqa: F401
 # The learning rates of the paper's baselines and of the authors' SASRec code.
 DEFAULT_LR = {"sasrec": 0.001, "asasrec": 0.001, "bpr": 0.05, "apr": 0.05}
 
@@ -88,18 +89,24 @@ def build(name: str, data: SequenceDataset, maxlen: int, hidden_units: int = 64,
           adv_norm: str = "row", mixed_precision: str = "none",
           adv_gamma: str = "clean", adv_gamma_uses: str = "all",
           adv_passes: str = "two", adam_epsilon: float = 1e-8,
-          block: str = "kang205", loss: str = "bce"
-          ) -> Union[SASRec, BPRMF, MostPop]:
+          block: str = "kang205", loss: str = "bce",
+          optimizer: str = "adam") -> Union[SASRec, BPRMF, MostPop]:
   """A compiled, built model (or MostPop, which needs no training).
 
   ``lr`` None means the model's default (DEFAULT_LR). ``mixed_precision``
   is the model's dtype policy ('none' = float32); Keras's global policy is
-  left alone. ``block`` and ``loss`` shape SASRec/ASASRec only (see SASRec).
+  left alone. ``block``, ``loss`` and ``optimizer`` shape SASRec/ASASRec
+  only: 'adam' is TF1's dense Adam (every row's moments decay every step, as
+  the authors ran), 'lazy_adam' updates the touched rows only (see
+  training/optimizers.py).
   """
   dtype = "float32" if mixed_precision == "none" else mixed_precision
-  if name not in SEQUENTIAL and (block, loss) != ("kang205", "bce"):
-    raise UserError(f"--block and --loss apply to sasrec and asasrec, not "
-                    f"--model={name}")
+  if name not in SEQUENTIAL and (block, loss, optimizer) != (
+      "kang205", "bce", "adam"):
+    raise UserError(f"--block, --loss and --optimizer apply to sasrec and "
+                    f"asasrec, not --model={name}")
+  if optimizer not in OPTIMIZERS:
+    raise UserError(f"--optimizer must be one of {', '.join(OPTIMIZERS)}")
   if name == "mostpop":
     return MostPop(data.item_popularity())
   lr = resolved_lr(name, lr)
@@ -132,10 +139,11 @@ def build(name: str, data: SequenceDataset, maxlen: int, hidden_units: int = 64,
   else:
     raise UserError(f"--model must be one of {', '.join(MODELS)}, got {name!r}")
   model.build_for_inputs()
-  optimizer = DenseAdam(learning_rate=lr, beta_2=0.98, epsilon=adam_epsilon)
+  adam = LazyAdam if optimizer == "lazy_adam" else DenseAdam
+  opt = adam(learning_rate=lr, beta_2=0.98, epsilon=adam_epsilon)
   if mixed_precision == "mixed_float16":
-    optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
-  model.compile(optimizer=optimizer)
+    opt = keras.optimizers.LossScaleOptimizer(opt)
+  model.compile(optimizer=opt)
   # Create the optimizer's slots now, not inside the first traced step
   # (which would make tf.function trace twice).
   model.optimizer.build(model.trainable_variables)

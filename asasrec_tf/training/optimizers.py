@@ -13,6 +13,11 @@ this matters:
   element-wise ops (Sub, Mul, AssignAdd, Square, Sqrt), which dominate a
   step once the item table has a million rows; the same update to float
   rounding.
+* ``LazyAdam`` (``--optimizer=lazy_adam``) sums repeated rows, then updates
+  moments and weights of the touched rows only, as LazyAdam does in
+  TensorFlow Addons: a step costs what the batch touches, not the catalog,
+  but an untouched row's moments do not decay, so it is not the authors'
+  Adam.
 * ``SparseAdagrad`` sums repeated rows, then updates only the touched rows.
   Adagrad is exact on sparse gradients (untouched rows keep accumulator and
   value), and it is much cheaper: for BPR on Video about 65k instead of 3.5M
@@ -68,3 +73,30 @@ class DenseAdam(keras.optimizers.Adam):
         beta2=tf.cast(self.beta_2, dtype),
         epsilon=tf.cast(self.epsilon, dtype),
         grad=tf.cast(gradient, dtype))
+
+
+@keras.saving.register_keras_serializable("asasrec_tf")
+class LazyAdam(DenseAdam):
+  """Adam that updates only the rows an IndexedSlices gradient touches
+  (moments and weights); other gradients as DenseAdam."""
+
+  def update_step(self, gradient, variable, learning_rate):
+    if not isinstance(gradient, tf.IndexedSlices):
+      return super().update_step(gradient, variable, learning_rate)
+    dtype = variable.dtype
+    rows, position = tf.unique(gradient.indices)
+    g = tf.math.unsorted_segment_sum(tf.cast(gradient.values, dtype),
+                                     position, tf.shape(rows)[0])
+    step = tf.cast(self.iterations + 1, dtype)
+    beta_1, beta_2 = tf.cast(self.beta_1, dtype), tf.cast(self.beta_2, dtype)
+    lr = tf.cast(learning_rate, dtype)
+    alpha = lr * tf.sqrt(1 - tf.pow(beta_2, step)) / (1 - tf.pow(beta_1, step))
+    index = self._get_variable_index(variable)
+    m, v = self._momentums[index], self._velocities[index]
+    m_rows = beta_1 * tf.gather(m, rows) + (1 - beta_1) * g
+    v_rows = beta_2 * tf.gather(v, rows) + (1 - beta_2) * tf.square(g)
+    self.assign(m, tf.IndexedSlices(m_rows, rows, tf.shape(m, tf.int64)))
+    self.assign(v, tf.IndexedSlices(v_rows, rows, tf.shape(v, tf.int64)))
+    self.assign_sub(variable, tf.IndexedSlices(
+        alpha * m_rows / (tf.sqrt(v_rows) + tf.cast(self.epsilon, dtype)),
+        rows))

@@ -192,3 +192,20 @@ def test_length_buckets_keep_every_example_and_cut_only_padding(
 def test_length_buckets_signature_has_a_free_width(tiny_dataset):
   spec = TrainingSampler(tiny_dataset, 3, 2, length_buckets=True).element_spec()
   assert spec["inputs"].shape.as_list() == [None, None]
+
+
+@pytest.mark.parametrize("buckets", [False, True])
+def test_the_dataset_is_the_epochs_arrays_batch_by_batch(tiny_dataset,
+                                                         buckets):
+  from asasrec_tf.data.sampler import PairSampler
+  for sampler in (TrainingSampler(tiny_dataset, 3, batch_size=2, seed=4,
+                                  length_buckets=buckets),
+                  PairSampler(tiny_dataset, batch_size=3, seed=4)):
+    arrays = sampler.epoch_arrays(5)
+    batches = list(sampler.dataset(5))
+    for key, value in arrays.items():
+      got = [b[key].numpy() for b in batches]
+      if buckets and value.ndim == 2:   # trimmed columns are all padding
+        got = [np.pad(g, ((0, 0), (value.shape[1] - g.shape[1], 0)))
+               for g in got]
+      np.testing.assert_array_equal(np.concatenate(got), value)

@@ -167,3 +167,18 @@ def test_result_save(tmp_path, tiny_dataset):
   z = np.load(path)
   np.testing.assert_array_equal(z["user_ids"], [10, 20, 40])
   np.testing.assert_array_equal(z["hr@2"], result.per_user()["hr@2"])
+
+
+def test_full_ranking_batches_shrink_with_the_catalog_not_the_ranks(
+    tiny_dataset, monkeypatch):
+  from asasrec_tf.evaluation import ranking
+  scores = np.random.default_rng(3).normal(size=(4, 7)).astype(np.float32)
+  wide = RankingEvaluator(tiny_dataset, "test", maxlen=3, ks=(1, 2))
+  assert wide.batch_size == 256
+  # a budget of 7 scores: one user (7 = I + 1 scores) per batch
+  monkeypatch.setattr(ranking, "MAX_SCORES", 7)
+  narrow = RankingEvaluator(tiny_dataset, "test", maxlen=3, ks=(1, 2))
+  assert narrow.batch_size == 1
+  a, b = (ev.evaluate(fixed_scores(scores)) for ev in (wide, narrow))
+  np.testing.assert_array_equal(a.users, b.users)
+  np.testing.assert_array_equal(a.ranks, b.ranks)

@@ -31,3 +31,14 @@ def test_step_memory_counts_every_attention_tensor():
     factory.check_step_memory(30000, 1, 1, 2, limit_bytes=int(0.8 * 24 * 2**30))
   # the paper's steps: 512 x 50 x 50, 10 tensors: 51 MB
   factory.check_step_memory(50, 512, 1, 2, limit_bytes=int(0.8 * 24 * 2**30))
+
+
+def test_the_optimizer_choice(tiny_dataset):
+  from asasrec_tf.training.optimizers import DenseAdam, LazyAdam
+  assert type(factory.build("sasrec", tiny_dataset, 3, hidden_units=8)
+              .optimizer) is DenseAdam
+  lazy = factory.build("asasrec", tiny_dataset, 3, hidden_units=8,
+                       optimizer="lazy_adam")
+  assert type(lazy.optimizer) is LazyAdam
+  with pytest.raises(UserError, match="apply to sasrec and asasrec"):
+    factory.build("bpr", tiny_dataset, 3, optimizer="lazy_adam")

@@ -2,7 +2,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from asasrec_tf.training.optimizers import DenseAdam, SparseAdagrad
+from asasrec_tf.training.optimizers import DenseAdam, LazyAdam, SparseAdagrad
 
 
 def run(optimizer, steps=3, densify=False):
@@ -61,3 +61,21 @@ def test_keras_mishandles_repeated_rows():
                   densify=True)
   keras_sparse = run(keras.optimizers.Adam(learning_rate=0.1, beta_2=0.98))
   assert np.abs(keras_sparse - reference).max() > 1e-3
+
+
+def test_lazy_adam_moves_only_touched_rows_and_is_adam_on_them():
+  lazy = run(LazyAdam(learning_rate=0.1, beta_2=0.98), steps=1)
+  dense = run(DenseAdam(learning_rate=0.1, beta_2=0.98), steps=1)
+  before = np.random.default_rng(0).normal(size=(6, 3)).astype(np.float32)
+  # rows 0, 4 and 5 are untouched by the first step: they keep their values
+  np.testing.assert_array_equal(lazy[[0, 4, 5]], before[[0, 4, 5]])
+  # after one step Adam moves an untouched row by 0 too (m = v = 0), so the
+  # touched rows agree with dense Adam; repeated row 2 summed first
+  np.testing.assert_allclose(lazy, dense, rtol=1e-6, atol=1e-6)
+  # later, dense Adam keeps moving a row with momentum where lazy Adam
+  # does not: rows 3 and 4 are touched alternately
+  lazy3 = run(LazyAdam(learning_rate=0.1, beta_2=0.98), steps=3)
+  dense3 = run(DenseAdam(learning_rate=0.1, beta_2=0.98), steps=3)
+  np.testing.assert_allclose(lazy3[[1, 2]], dense3[[1, 2]], rtol=1e-6,
+                             atol=1e-6)
+  assert np.abs(lazy3[4] - dense3[4]).max() > 1e-3
