@@ -14,6 +14,14 @@ With --profile, the SASRec and ASASRec steps of case (a) are also traced
 with tf.profiler (the trace is written under --profile_dir, browsable with
 TensorBoard's profile plugin) and the table gets the share of CPU time per
 op type, which is what explains a missed target.
+
+  python -m asasrec_tf.bench --scale [--out=results/bench_scale.md]
+
+measures how cost grows with what should not matter (generated data, d 64,
+maxlen 50, batch 128): the ms per step of SASRec (dense and lazy Adam) and
+of the authors' step with 10K to 3M items; building the sampler, one epoch
+of batches and the peak RSS with 50K to 2M users of 10 items among 100K;
+loading a 20M-line file; full-ranking evaluation at 3M items.
 """
 
 from __future__ import annotations
@@ -56,6 +64,9 @@ def define_flags() -> None:
   cli.define_flag(g, "string", "profile_dir",
                   os.path.join(tempfile.gettempdir(), "asasrec_profile"),
                   "Where --profile writes its traces.")
+  cli.define_flag(g, "bool", "scale", False, "Measure how cost grows with "
+                  "items, users and file size instead (about 20 minutes); "
+                  "the table goes to results/bench_scale.md.")
 
 TRAIN_CASES = {
     "a": ("video", "50", 128, "Video, maxlen 50, batch 128 (kang205/pmixer)"),
@@ -254,7 +265,163 @@ def _load_case():
           "peak_rss_mb": _peak_rss_mb()}
 
 
+# --scale: items of the step cases, users of the sampler cases.
+SCALE_ITEMS = (10_000, 100_000, 1_000_000, 3_000_000)
+SCALE_USERS = (50_000, 500_000, 2_000_000)
+SCALE_MODELS = {"sasrec": ("sasrec", {}),
+                "sasrec-lazy": ("sasrec", {"optimizer": "lazy_adam"}),
+                "asasrec-authors": ("asasrec", {"adv_target": "output",
+                                                "adv_passes": "one"})}
+SCALE_LINES = 20_000_000
+
+
+def _random_dataset(num_users: int, num_items: int, length: int, seed: int = 0):
+  """A SequenceDataset of ``num_users`` users with ``length`` + 1 random
+  items each (the last held out as test)."""
+  import numpy as np
+  from asasrec_tf.data.dataset import SequenceDataset
+  rng = np.random.default_rng(seed)
+  items = rng.integers(1, num_items + 1, size=(num_users, length + 1),
+                       dtype=np.int32)
+  return SequenceDataset(
+      name="scale", split="loo", num_items=num_items,
+      train_offsets=np.arange(num_users + 1, dtype=np.int64) * length,
+      train_items=items[:, :-1].reshape(-1),
+      valid_items=np.zeros(num_users, np.int32), test_items=items[:, -1],
+      user_ids=np.arange(num_users), item_ids=np.arange(num_items + 1))
+
+
+def _scale_step_case(num_items: int, variant: str, steps: int) -> dict:
+  from asasrec_tf.data.sampler import TrainingSampler
+  from asasrec_tf.training import factory, runner
+  data = _random_dataset(2_000, num_items, 50)
+  name, kwargs = SCALE_MODELS[variant]
+  model = factory.build(name, data, 50, **kwargs)
+  sampler = TrainingSampler(data, 50, 128, seed=0)
+  plain, adv = runner.compile_steps(model, sampler)
+  step = adv if name == "asasrec" else plain
+  batches = list(sampler.dataset(1))[:steps]
+  for b in batches[:3]:
+    float(step(b)["loss"])
+  times = []
+  for b in batches:
+    t = time.perf_counter()
+    float(step(b)["loss"])
+    times.append(time.perf_counter() - t)
+  return {"case": "scale-items", "items": num_items, "model": variant,
+          "step_ms": statistics.median(times) * 1e3,
+          "peak_rss_mb": _peak_rss_mb()}
+
+
+def _scale_users_case(num_users: int) -> dict:
+  from asasrec_tf.data.sampler import TrainingSampler
+  data = _random_dataset(num_users, 100_000, 10)
+  t = time.perf_counter()
+  sampler = TrainingSampler(data, 50, 128, seed=0)
+  build_s = time.perf_counter() - t
+  t = time.perf_counter()
+  batches = sum(1 for _ in sampler.dataset(1))
+  epoch_s = time.perf_counter() - t
+  return {"case": "scale-users", "users": num_users, "build_s": build_s,
+          "epoch_batches_s": epoch_s, "batches": batches,
+          "peak_rss_mb": _peak_rss_mb()}
+
+
+def _scale_load_case() -> dict:
+  import numpy as np
+  from asasrec_tf.data import loader
+  folder = tempfile.mkdtemp(prefix="asasrec-scale-")
+  path = os.path.join(folder, "big.txt")
+  rng = np.random.default_rng(0)
+  users = np.repeat(np.arange(1, SCALE_LINES // 10 + 1), 10)
+  items = rng.integers(1, 100_001, size=len(users))
+  np.savetxt(path, np.stack([users, items], 1), fmt="%d")
+  before = _peak_rss_mb()
+  t = time.perf_counter()
+  loader.load_file(path, "sasrec", "custom", "loo",
+                   cache_dir=os.path.join(folder, "cache"))
+  first = time.perf_counter() - t
+  peak = _peak_rss_mb()
+  t = time.perf_counter()
+  loader.load_file(path, "sasrec", "custom", "loo",
+                   cache_dir=os.path.join(folder, "cache"))
+  second = time.perf_counter() - t
+  import shutil
+  shutil.rmtree(folder, ignore_errors=True)
+  return {"case": "scale-load", "lines": SCALE_LINES, "first_s": first,
+          "cached_s": second, "peak_rss_mb": peak, "rss_before_mb": before}
+
+
+def _scale_eval_case() -> dict:
+  from asasrec_tf.evaluation.ranking import RankingEvaluator, make_scorer
+  from asasrec_tf.training import factory
+  data = _random_dataset(2_000, 3_000_000, 50)
+  model = factory.build("sasrec", data, 50)
+  evaluator = RankingEvaluator(data, "test", 50, ks=(10, 100))
+  scorer = make_scorer(model)
+  result = evaluator.evaluate(scorer)
+  return {"case": "scale-eval", "items": 3_000_000,
+          "users": int(len(evaluator.users)),
+          "batch": evaluator.batch_size, "eval_s": result.seconds,
+          "peak_rss_mb": _peak_rss_mb()}
+
+
+def scale_cases():
+  cases = [f"scale-items_{n}_{m}" for n in SCALE_ITEMS for m in SCALE_MODELS]
+  cases += [f"scale-users_{n}" for n in SCALE_USERS]
+  return cases + ["scale-load", "scale-eval"]
+
+
+def scale_table(rows) -> str:
+  """results/bench_scale.md: the cases and their growth ratios."""
+  out = [f"Machine: {machine()}. Generated data, d 64, maxlen 50, batch "
+         "128; each case in its own process (`python -m asasrec_tf.bench "
+         "--scale`). Medians over the timed steps.", "",
+         "| items | " + " | ".join(f"{m} ms/step" for m in SCALE_MODELS) +
+         " | peak RSS MB (authors' step) |",
+         "|---|" + "---|" * (len(SCALE_MODELS) + 1)]
+  steps = {(r["items"], r["model"]): r for r in rows
+           if r["case"] == "scale-items"}
+  base = min(SCALE_ITEMS)
+  for n in SCALE_ITEMS:
+    cells = []
+    for m in SCALE_MODELS:
+      r = steps.get((n, m))
+      cells.append("—" if r is None else
+                   f"{r['step_ms']:.1f} ({r['step_ms'] / steps[(base, m)]['step_ms']:.2f}x)"
+                   if (base, m) in steps else f"{r['step_ms']:.1f}")
+    rss = steps.get((n, "asasrec-authors"))
+    out.append(f"| {n:,} | " + " | ".join(cells) + " | "
+               + ("—" if rss is None else f"{rss['peak_rss_mb']:.0f}") + " |")
+  out += ["", "(x: the ratio to the 10K-item step of the same model.)", "",
+          "| users (100K items, 10 each) | sampler built, s | one epoch of "
+          "batches, s | peak RSS MB |", "|---|---|---|---|"]
+  for r in rows:
+    if r["case"] == "scale-users":
+      out.append(f"| {r['users']:,} | {r['build_s']:.2f} | "
+                 f"{r['epoch_batches_s']:.1f} | {r['peak_rss_mb']:.0f} |")
+  for r in rows:
+    if r["case"] == "scale-load":
+      out += ["", f"Loading a {r['lines']:,}-line `user item` file: "
+              f"{r['first_s']:.1f} s parsed and cached, {r['cached_s']:.3f} s "
+              f"from the cache; peak RSS {r['peak_rss_mb']:.0f} MB."]
+    if r["case"] == "scale-eval":
+      out += ["", f"Full-ranking evaluation of {r['users']:,} users over "
+              f"{r['items']:,} items: {r['eval_s']:.1f} s in batches of "
+              f"{r['batch']} users; peak RSS {r['peak_rss_mb']:.0f} MB."]
+  return "\n".join(out) + "\n"
+
+
 def run_case(case: str) -> dict:
+  if case.startswith("scale-items_"):
+    _, n, variant = case.split("_", 2)
+    return _scale_step_case(int(n), variant, 8 if FLAGS.quick else 20)
+  if case.startswith("scale-users_"):
+    return _scale_users_case(int(case.split("_")[1]))
+  if case == "scale-load":
+    return _scale_load_case()
+  if case == "scale-eval":
+    return _scale_eval_case()
   if case == "d":
     return _eval_case(FLAGS.quick)
   if case == "e":
@@ -340,13 +507,15 @@ def table(rows, quick: bool) -> str:
   return "\n".join([head, "", *lines, "", *notes, *pipe, *profiles]) + "\n"
 
 
-def output_path(quick: bool, out=None) -> str:
-  """Where the table goes: --out if given, else results/bench.md, or for a
-  quick run the ignored results/quick/bench.md, so that a smoke run never
-  replaces the committed full table."""
+def output_path(quick: bool, out=None, scale: bool = False) -> str:
+  """Where the table goes: --out if given, else results/bench.md (with
+  --scale results/bench_scale.md), or for a quick run the same under the
+  ignored results/quick/, so that a smoke run never replaces a committed
+  table."""
   if out is not None:
     return out
-  return "results/quick/bench.md" if quick else "results/bench.md"
+  name = "bench_scale.md" if scale else "bench.md"
+  return f"results/quick/{name}" if quick else f"results/{name}"
 
 
 def main(argv):
@@ -358,6 +527,8 @@ def main(argv):
   cases += ["d", "e"]
   if FLAGS.quick:
     cases = ["a_sasrec", "a_asasrec", "a_asasrec-shared", "d", "e"]
+  if FLAGS.scale:
+    cases = scale_cases()
   rows = []
   for case in cases:
     cmd = [sys.executable, "-m", "asasrec_tf.bench", f"--case={case}",
@@ -372,9 +543,9 @@ def main(argv):
       print(out.stderr[-3000:], file=sys.stderr)
       raise SystemExit(f"case {case} failed")
     rows.append(json.loads(out.stdout.strip().splitlines()[-1]))
-  text = table(rows, FLAGS.quick)
+  text = scale_table(rows) if FLAGS.scale else table(rows, FLAGS.quick)
   print(text)
-  out = output_path(FLAGS.quick, FLAGS.out)
+  out = output_path(FLAGS.quick, FLAGS.out, FLAGS.scale)
   if out:
     from asasrec_tf.fileio import atomic_write_text
     atomic_write_text(out, text)

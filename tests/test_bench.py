@@ -57,3 +57,25 @@ def test_op_breakdown_reads_a_trace(tmp_path):
   assert not any("Process" in t for t in types)
   assert abs(sum(share for _, _, share in rows) - 1.0) < 1e-6 or len(rows) == 8
   assert all(ms >= 0 for _, ms, _ in rows)
+
+
+def test_the_scale_table_reports_growth_against_10k_items(monkeypatch):
+  monkeypatch.setattr(bench, "machine", lambda: "a test machine")
+  rows = [{"case": "scale-items", "items": n, "model": m,
+           "step_ms": base * f, "peak_rss_mb": 100 * f}
+          for n, f in ((10_000, 1), (1_000_000, 2.5))
+          for m, base in (("sasrec", 40.0), ("sasrec-lazy", 40.0),
+                          ("asasrec-authors", 60.0))]
+  rows += [{"case": "scale-users", "users": 2_000_000, "build_s": 3.0,
+            "epoch_batches_s": 20.0, "batches": 15625, "peak_rss_mb": 2400},
+           {"case": "scale-eval", "items": 3_000_000, "users": 2000,
+            "batch": 21, "eval_s": 60.0, "peak_rss_mb": 2900}]
+  text = bench.scale_table(rows)
+  # 100 ms / 40 ms = 2.50x; 150 / 60 = 2.50x; sizes not measured say so
+  assert "| 1,000,000 | 100.0 (2.50x) | 100.0 (2.50x) | 150.0 (2.50x) | 250 |" \
+      in text
+  assert "| 100,000 | — | — | — | — |" in text
+  assert "| 2,000,000 | 3.00 | 20.0 | 2400 |" in text
+  assert "in batches of 21 users; peak RSS 2900 MB" in text
+  assert bench.output_path(False, scale=True) == "results/bench_scale.md"
+  assert len(bench.scale_cases()) == 4 * 3 + 3 + 2
