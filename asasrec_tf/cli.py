@@ -227,9 +227,11 @@ def define_training_flags() -> None:
   g = "Run directory"
   _flag(g, "string", "results_dir", "results/runs",
         "Where run directories go.")
-  _flag(g, "string", "run_name", None, "Run directory name (default: "
-        "dataset, model, split, seed and a hash of the flags that change "
-        "results, so that rerunning a command resumes its run).")
+  _flag(g, "string", "run_name", None, "Run directory name, one directory "
+        "inside --results_dir (default: dataset, model, split, seed and a "
+        "hash of the flags that change results, so that rerunning a command "
+        "resumes its run).")
+  flags.register_validator("run_name", _valid_run_name)
   _flag(g, "integer", "checkpoint_every", 1, "Write a resumable checkpoint "
         "every this many epochs.", lower_bound=1)
   _flag(g, "bool", "resume", True, "Continue from the run directory's "
@@ -277,6 +279,18 @@ def define_serving_flags() -> None:
   _flag(g, "string", "run_dir", None, "A run directory of asasrec_tf.main.")
   _flag(g, "integer", "top_n", 10, "How many items to return per user or "
         "history.", lower_bound=1)
+
+
+def _valid_run_name(name) -> bool:
+  """Flag validator: None or one directory name (see rundir.check_name)."""
+  if name is None:
+    return True
+  from asasrec_tf.training import rundir
+  try:
+    rundir.check_name(name)
+  except errors.UserError as e:
+    raise flags.ValidationError(str(e)) from None
+  return True
 
 
 # --- parsed flags -> library arguments ----------------------------------------

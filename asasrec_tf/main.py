@@ -71,8 +71,6 @@ def main(argv):
     raise errors.UserError(f"unexpected arguments: {' '.join(argv[1:])}")
   from asasrec_tf.evaluation import protocol
   from asasrec_tf.training import distribution, factory, rundir
-  if FLAGS.run_name is not None:
-    rundir.check_name(FLAGS.run_name)
   proto = cli.protocol_from_flags()
   config = cli.train_config_from_flags()
   factory.check_maxlen(FLAGS.maxlen)

@@ -200,10 +200,11 @@ def test_help_and_flag_errors_do_not_import_tensorflow(name, tmp_path):
   assert "no_such_flag" in out.stderr and "was imported" not in out.stderr
 
 
-def test_a_bad_value_is_refused_before_tensorflow_is_imported(tmp_path):
-  out = program("asasrec_tf.main", "--seed=-1", "--model=gru4rec",
-                env=_without_tensorflow(tmp_path))
-  assert out.returncode == 2 and "flag --" in out.stderr
+@pytest.mark.parametrize("bad", ["--seed=-1", "--model=gru4rec",
+                                 "--run_name=..", "--run_name=a/b"])
+def test_a_bad_value_is_refused_before_tensorflow_is_imported(bad, tmp_path):
+  out = program("asasrec_tf.main", bad, env=_without_tensorflow(tmp_path))
+  assert out.returncode == 2 and f"flag {bad.split('=')[0]}" in out.stderr
   assert "was imported" not in out.stderr
 
 

@@ -18,9 +18,8 @@ import glob
 import json
 import os
 import re
-from typing import Dict, List, Optional
+from typing import Dict, Optional
 
-import keras
 import numpy as np
 
 from asasrec_tf.fileio import atomic_write_text
@@ -29,10 +28,18 @@ STATE = "checkpoint.json"
 _WEIGHTS = re.compile(r"ckpt-[0-9]+\.weights\.h5")
 
 
-def rng_variables(model) -> List[keras.Variable]:
-  """State variables of the model's dropout seed generators: what Keras
-  counts among a model's ``variables`` but not its ``weights``."""
-  if not isinstance(model, keras.Model):
+def _is_keras_model(model) -> bool:
+  # Keras is imported here, not at the top, so that run directories can be
+  # checked (rundir imports this module) before TensorFlow is imported.
+  import keras
+  return isinstance(model, keras.Model)
+
+
+def rng_variables(model) -> list:
+  """State variables (keras.Variable) of the model's dropout seed
+  generators: what Keras counts among a model's ``variables`` but not its
+  ``weights``."""
+  if not _is_keras_model(model):
     return []
   weights = {id(w) for w in model.weights}
   return [v for v in model.variables if id(v) not in weights]
@@ -50,7 +57,7 @@ def save(run_dir: str, model, epoch: int, state: Dict[str, object],
     write_weights: ``fn(model, path)`` writing weights atomically.
   """
   name = f"ckpt-{epoch:06d}.weights.h5"
-  if isinstance(model, keras.Model):
+  if _is_keras_model(model):
     write_weights(model, os.path.join(run_dir, name))
   payload = {"epoch": epoch, "weights": name, "state": state,
              "rng": [np.asarray(v.numpy()).tolist()
@@ -126,7 +133,7 @@ def load(run_dir: str, model) -> Optional[Dict[str, object]]:
   payload = read(run_dir)
   if payload is None:
     return None
-  if isinstance(model, keras.Model):
+  if _is_keras_model(model):
     path = weights_path(run_dir, payload)
     try:
       model.load_weights(path)
