@@ -95,20 +95,37 @@ VARIANTS = {
                                     "adv_passes": "one"}, 2, False),
     "sasrec-buckets": ("sasrec", {}, 1, True),
     "asasrec-shared-buckets": ("asasrec", {"adv_gamma": "shared"}, 2, True),
+    # The losses beyond the paper (gbce with gSASRec's 256 negatives).
+    "sasrec-gbce": ("sasrec", {"loss": "gbce"}, 1, False),
+    "sasrec-ce": ("sasrec", {"loss": "ce"}, 1, False),
+    "asasrec-authors-gbce": ("asasrec", {"adv_target": "output",
+                                         "adv_passes": "one",
+                                         "loss": "gbce"}, 2, False),
+    "asasrec-authors-ce": ("asasrec", {"adv_target": "output",
+                                       "adv_passes": "one", "loss": "ce"},
+                           2, False),
 }
+LOSS_VARIANTS = ("sasrec-gbce", "sasrec-ce", "asasrec-authors-gbce",
+                 "asasrec-authors-ce")
 # Which variants each training case times (every one on case (a)).
 CASE_VARIANTS = {"a": tuple(VARIANTS),
-                 "b": ("sasrec", "asasrec", "asasrec-shared", "asasrec-authors"),
-                 "c": ("sasrec", "asasrec", "asasrec-shared")}
+                 "b": ("sasrec", "asasrec", "asasrec-shared", "asasrec-authors",
+                       *LOSS_VARIANTS),
+                 "c": ("sasrec", "asasrec", "asasrec-shared", *LOSS_VARIANTS)}
 # The variants --profile traces (on case (a)).
 PROFILED = ("sasrec", "asasrec", "sasrec-buckets")
 
 
 def sasrec_step_flops(batch: int, maxlen: int, d: int, blocks: int,
-                      num_items: int, passes: int) -> float:
-  """Analytic FLOPs of one training step (see the module doc)."""
+                      num_items: int, passes: int, scored: int = 2,
+                      targets: float = None) -> float:
+  """Analytic FLOPs of one training step (see the module doc): ``scored``
+  output rows a target (bce 2, gbce 1 + k, ce every item) at ``targets``
+  positions (default every one of batch x maxlen; gbce and ce score the
+  real targets only)."""
   per_block = 2 * batch * maxlen * d * d * 5 + 2 * batch * maxlen * maxlen * d * 2
-  logits = 2 * batch * maxlen * d * 2
+  positions = batch * maxlen if targets is None else targets
+  logits = 2 * positions * d * scored
   forward = blocks * per_block + logits
   adam = 12 * ((num_items + 1) * d + maxlen * d + blocks * 5 * d * d)
   return 3 * forward * passes + adam
@@ -160,8 +177,10 @@ def _train_case(key: str, variant: str, quick: bool, steps: int):
   maxlen = factory.resolve_maxlen(maxlen_flag, data)
   model_name, kwargs, passes, buckets = VARIANTS[variant]
   model = factory.build(model_name, data, maxlen, **kwargs)
+  loss = kwargs.get("loss", "bce")
+  negatives = factory.train_negatives(loss, None)
   sampler = TrainingSampler(data, maxlen, batch_size, seed=0,
-                            length_buckets=buckets)
+                            length_buckets=buckets, num_negatives=negatives)
   plain, adv = runner.compile_steps(model, sampler)
   step = adv if model_name == "asasrec" else plain
   steps = 8 if quick else steps
@@ -196,7 +215,12 @@ def _train_case(key: str, variant: str, quick: bool, steps: int):
   # Length buckets cut each batch to its longest window: count that work.
   width = float(np.mean([b["positives"].shape[1] for b in sampler.dataset(3)])
                 ) if buckets else maxlen
-  flops = sasrec_step_flops(batch_size, width, 64, 2, data.num_items, passes)
+  scored = {"ce": data.num_items, "gbce": 1 + negatives}.get(loss, 2)
+  targets = (float(np.mean([np.count_nonzero(b["positives"])
+                            for b in batches])) if loss in ("ce", "gbce")
+             else None)
+  flops = sasrec_step_flops(batch_size, width, 64, 2, data.num_items, passes,
+                            scored, targets)
   profile = None
   if FLAGS.profile and key == "a" and variant in PROFILED:
     import tensorflow as tf

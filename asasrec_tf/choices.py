@@ -14,7 +14,7 @@ PAIRWISE = ("bpr", "apr")
 
 # models/layers.py, models/sasrec.py: see SASRec and ASASRec.
 BLOCKS = ("kang205", "authors")
-LOSSES = ("bce", "bce_authors")
+LOSSES = ("bce", "bce_authors", "gbce", "ce")
 ADV_TARGETS = ("both", "output", "input")
 ADV_GAMMAS = ("clean", "dropout", "shared")
 ADV_GAMMA_USES = ("all", "target")

@@ -141,10 +141,13 @@ def define_model_flags() -> None:
         "(feay1234/ASASRec: keys and values normalised too, and a layer norm "
         "closing each feed-forward).")
   _flag(g, "enum", "loss", "bce", list(choices.LOSSES),
-        "SASRec/ASASRec: the form of the binary cross-entropy: bce "
-        "(softplus, exact) or bce_authors (-log(sigmoid(x) + 1e-24), as "
-        "the authors' code: no gradient once a negative's logit passes "
-        "about 17).")
+        "SASRec/ASASRec: bce (the paper's, one negative a target), "
+        "bce_authors (as their code writes it: no gradient past logit 17), "
+        "gbce (gSASRec) or ce (softmax over every item).")
+  _flag(g, "integer", "train_negatives", None, "--loss=gbce: negatives a "
+        "target (gSASRec's k; default 256).", lower_bound=1)
+  _flag(g, "float", "gbce_t", 0.75, "--loss=gbce: gSASRec's calibration t.",
+        lower_bound=0.0, upper_bound=1.0)
   _flag(g, "string", "maxlen", "50", "Maximum sequence length n, or 'auto' "
         "for min(mean training length, 50) (the authors' rule).")
   _flag(g, "float", "lr", None, "Learning rate (default: 0.001 with Adam, "
@@ -173,19 +176,17 @@ def define_model_flags() -> None:
         "ASASRec: where the perturbation goes: both (Eq. 9: input and output "
         "item embeddings), output (the authors' code), input.")
   _flag(g, "enum", "adv_gamma", "clean", list(choices.ADV_GAMMAS),
-        "ASASRec: where the gradient Gamma comes from: clean (a pass of its "
-        "own with dropout off: Algorithm 1 and the authors' code), dropout "
-        "(a pass of its own with dropout on), shared (the clean training "
-        "pass's own backward, same dropout mask; saves a pass).")
+        "ASASRec: Gamma from a pass of its own with dropout off (clean: "
+        "Algorithm 1, the authors) or on (dropout), or from the training "
+        "pass's own backward (shared: same mask, one pass fewer).")
   _flag(g, "enum", "adv_gamma_uses", "all", list(choices.ADV_GAMMA_USES),
         "ASASRec: Gamma over every use of the item table, input and output "
         "(all: the authors' code), or only where the perturbation goes "
         "(target).")
   _flag(g, "enum", "adv_passes", "two", list(choices.ADV_PASSES),
         "ASASRec: two: the clean and perturbed losses from forward passes "
-        "of their own; one: both from one dropout-on pass's hidden states "
-        "(the authors' code; needs --adv_target=output). The authors' step "
-        "is --adv_target=output --adv_passes=one.")
+        "of their own; one: both from one dropout-on pass (the authors' "
+        "step, with --adv_target=output).")
 
 
 def define_training_flags() -> None:
@@ -215,9 +216,8 @@ def define_training_flags() -> None:
         "from there, as the authors switch to ASASRec at a fixed epoch) or "
         "a .weights.h5 file (e.g. RUN/best.weights.h5; epochs from 0).")
   _flag(g, "bool", "init_optimizer", True, "With --init_checkpoint, also "
-        "restore the optimizer state (Adam's moments and step count), as the "
-        "authors' tf.train.Saver does; false starts a fresh optimizer. The "
-        "learning rate is always this run's.")
+        "restore Adam's moments and step count, as the authors' "
+        "tf.train.Saver does (the learning rate is always this run's).")
   _flag(g, "integer", "patience", 0, "Stop after this many evaluations "
         "without improvement of --select_metric (0: never stop early).",
         lower_bound=0)
@@ -321,8 +321,8 @@ def model_args_from_flags() -> Dict[str, object]:
       adv_reg=FLAGS.adv_reg, adv_target=FLAGS.adv_target,
       adv_norm=FLAGS.adv_norm, adv_gamma=FLAGS.adv_gamma,
       adv_gamma_uses=FLAGS.adv_gamma_uses, adv_passes=FLAGS.adv_passes,
-      block=FLAGS.block, loss=FLAGS.loss, optimizer=FLAGS.optimizer,
-      mixed_precision=FLAGS.mixed_precision)
+      block=FLAGS.block, loss=FLAGS.loss, gbce_t=FLAGS.gbce_t,
+      optimizer=FLAGS.optimizer, mixed_precision=FLAGS.mixed_precision)
 
 
 def protocol_from_flags():

@@ -81,9 +81,10 @@ def main(argv):
                               FLAGS.num_blocks)
   evaluators = protocol.build_evaluators(data, maxlen, proto,
                                          FLAGS.eval_batch_size, FLAGS.eval_seed)
-  sampler = factory.build_sampler(FLAGS.model, data, maxlen, FLAGS.batch_size,
-                                  FLAGS.seed, FLAGS.length_buckets,
-                                  FLAGS.target_first_item)
+  sampler = factory.build_sampler(
+      FLAGS.model, data, maxlen, FLAGS.batch_size, FLAGS.seed,
+      FLAGS.length_buckets, FLAGS.target_first_item,
+      factory.train_negatives(FLAGS.loss, FLAGS.train_negatives))
   flag_values = cli.defined_flags()
   name = FLAGS.run_name or rundir.default_name(
       data.name, FLAGS.model, data.split, FLAGS.seed,

@@ -17,6 +17,10 @@ def test_flops_by_hand():
   # forward 1344; adam 12 * (6*4 + 3*4 + 1*5*4*4) = 12 * 116 = 1392.
   assert bench.sasrec_step_flops(2, 3, 4, 1, 5, passes=1) == 3 * 1344 + 1392
   assert bench.sasrec_step_flops(2, 3, 4, 1, 5, passes=3) == 9 * 1344 + 1392
+  # 6 rows scored at each of 4 targets (gbce with k = 5, or ce over 6
+  # items): logits 2 * 4 * 4 * 6 = 192 in place of 2 * 6 * 4 * 2 = 96
+  assert bench.sasrec_step_flops(2, 3, 4, 1, 5, passes=1, scored=6,
+                                 targets=4) == 3 * (1344 - 96 + 192) + 1392
 
 
 def test_table_reports_ratios_and_profiles():

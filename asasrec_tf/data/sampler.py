@@ -11,14 +11,17 @@ its input would be all padding, the hidden state there is the same for every
 user (the final layer norm's bias), and the term would only train a global
 popularity bias (``target_first_item=True`` keeps it,
 and then users with one training item take part too). One negative per
-target is drawn uniformly from the items outside the user's training history
-(the only history a model may know; held-out items are not excluded, which
-would leak them). Everything is vectorised numpy; ``tf.data`` receives the
+target (``num_negatives`` for gSASRec's loss) is drawn uniformly from the
+items outside the user's training history (the only history a model may
+know; held-out items are not excluded, which would leak them). Everything is
+vectorised numpy; ``tf.data`` receives the
 epoch one batch at a time, sliced from the sampler's arrays, so that memory
 does not hold another copy of the epoch.
 
 Epoch ``e`` draws from ``np.random.default_rng([seed, e])``, so any epoch can
-be reproduced (or resumed) on its own.
+be reproduced (or resumed) on its own. With several negatives per target
+they are drawn batch by batch (from ``[seed, e, first row]``), so that the
+epoch's [users, maxlen, k] block never exists at once.
 """
 
 from __future__ import annotations
@@ -35,7 +38,8 @@ from asasrec_tf.errors import UserError
 
 
 class TrainingSampler:
-  """Shuffled epochs of (inputs, positives, negatives), each [batch, maxlen].
+  """Shuffled epochs of (inputs, positives, negatives), each [batch, maxlen]
+  (negatives [batch, maxlen, k] when ``num_negatives`` k > 1; 0 at padding).
 
   With ``length_buckets``, each batch holds users of similar training length
   (users sorted by length, random among equal lengths, cut into batches whose
@@ -47,9 +51,14 @@ class TrainingSampler:
 
   def __init__(self, data: SequenceDataset, maxlen: int, batch_size: int,
                seed: int = 0, length_buckets: bool = False,
-               target_first_item: bool = False):
-    if maxlen < 1 or batch_size < 1:
-      raise ValueError("maxlen and batch_size must be positive")
+               target_first_item: bool = False, num_negatives: int = 1):
+    if maxlen < 1 or batch_size < 1 or num_negatives < 1:
+      raise ValueError("maxlen, batch_size and num_negatives must be "
+                       "positive")
+    if num_negatives >= data.num_items:
+      raise UserError(f"{data.name}: {num_negatives} negatives per target "
+                      f"need more than {data.num_items} items")
+    self.num_negatives = num_negatives
     self.num_items = data.num_items
     self.maxlen = maxlen
     self.batch_size = batch_size
@@ -81,26 +90,48 @@ class TrainingSampler:
 
   def epoch_arrays(self, epoch: int) -> Dict[str, np.ndarray]:
     """The epoch's examples, shuffled: int32 ``users`` [n] and ``inputs``,
-    ``positives``, ``negatives`` [n, maxlen] (what dataset() batches)."""
-    perm, negatives = self._epoch(epoch)
+    ``positives``, ``negatives`` [n, maxlen] (or [n, maxlen, k]): what
+    dataset() batches."""
+    perm, negatives_at = self._epoch(epoch)
+    starts = range(0, len(perm), self.batch_size)
     return {"users": self.users[perm].astype(np.int32),
             "inputs": self.inputs[perm], "positives": self.positives[perm],
-            "negatives": negatives}
+            "negatives": np.concatenate([negatives_at(s) for s in starts])}
 
   def _epoch(self, epoch: int):
-    """(perm [n], negatives [n, maxlen]): the epoch's order of users and
-    their negatives, drawn at once (so that they do not depend on the
-    batching); inputs and positives are sliced batch by batch."""
+    """(perm [n], negatives_at): the epoch's order of users, and a function
+    of a batch's first row giving that batch's negatives. One negative per
+    target is drawn for the whole epoch at once (so that the draws do not
+    depend on the batching); inputs and positives are sliced batch by
+    batch."""
     rng = np.random.default_rng([self.seed, epoch])
     perm = rng.permutation(self.num_users)
     if self.length_buckets:
       perm = self._bucketed(rng, perm)
-    real = (self.positives > 0)[perm]
-    rows = np.broadcast_to(self.users[perm][:, None], real.shape)
-    negatives = np.zeros(real.shape, np.int32)
-    negatives[real] = sample_excluding(rng, self.keys, rows[real],
-                                       self.num_items)
-    return perm, negatives
+    if self.num_negatives > 1:
+      def negatives_at(start):
+        rows = perm[start:start + self.batch_size]
+        return self._negatives(np.random.default_rng([self.seed, epoch, start]),
+                               rows)
+      return perm, negatives_at
+    negatives = self._negatives(rng, perm)
+    return perm, lambda start: negatives[start:start + self.batch_size]
+
+  def _negatives(self, rng: np.random.Generator, rows: np.ndarray):
+    """[len(rows), maxlen] (or [..., k]) negatives of the windows ``rows``
+    index: items outside each user's training history at real targets, 0 at
+    padding."""
+    real = self.positives[rows] > 0
+    users = np.broadcast_to(self.users[rows][:, None], real.shape)[real]
+    shape = real.shape
+    if self.num_negatives > 1:
+      users = np.repeat(users, self.num_negatives)
+      shape = shape + (self.num_negatives,)
+    negatives = np.zeros(shape, np.int32)
+    negatives[real] = sample_excluding(rng, self.keys, users,
+                                       self.num_items).reshape(
+                                           negatives[real].shape)
+    return negatives
 
   def _bucketed(self, rng: np.random.Generator, perm: np.ndarray):
     """``perm`` reordered into batches of similar window lengths."""
@@ -115,28 +146,32 @@ class TrainingSampler:
     """The epoch as batches of dicts of int32 tensors (see epoch_arrays),
     sliced from the sampler's arrays one batch at a time: no copy of the
     whole epoch is made for TensorFlow."""
-    perm, negatives = self._epoch(epoch)
+    perm, negatives_at = self._epoch(epoch)
 
     def batches():
       for start in range(0, len(perm), self.batch_size):
         rows = perm[start:start + self.batch_size]
         yield {"users": self.users[rows].astype(np.int32),
                "inputs": self.inputs[rows], "positives": self.positives[rows],
-               "negatives": negatives[start:start + self.batch_size]}
+               "negatives": negatives_at(start)}
 
     window = tf.TensorSpec([None, self.maxlen], tf.int32)
     ds = tf.data.Dataset.from_generator(batches, output_signature={
         "users": tf.TensorSpec([None], tf.int32), "inputs": window,
-        "positives": window, "negatives": window})
+        "positives": window, "negatives": self._negatives_spec(self.maxlen)})
     if self.length_buckets:
       ds = ds.map(_trim_padding_columns)
     return _pipeline(ds)
 
   def element_spec(self) -> Dict[str, tf.TensorSpec]:
-    spec = tf.TensorSpec([None, None if self.length_buckets else self.maxlen],
-                         tf.int32)
+    width = None if self.length_buckets else self.maxlen
+    spec = tf.TensorSpec([None, width], tf.int32)
     return {"users": tf.TensorSpec([None], tf.int32), "inputs": spec,
-            "positives": spec, "negatives": spec}
+            "positives": spec, "negatives": self._negatives_spec(width)}
+
+  def _negatives_spec(self, width) -> tf.TensorSpec:
+    k = () if self.num_negatives == 1 else (self.num_negatives,)
+    return tf.TensorSpec((None, width) + k, tf.int32)
 
 
 def _negative_keys(data: SequenceDataset) -> np.ndarray:

@@ -22,11 +22,17 @@ from asasrec_tf.models.layers import (ItemPositionEmbedding,
 from asasrec_tf.models import replicas
 from asasrec_tf.models.replicas import replica_sum
 
-# LOSSES, the form of Eq. 5's binary cross-entropy: 'bce', softplus(-x+) +
-# softplus(x-) (exact); 'bce_authors', -log(sigmoid(x+) + 1e-24) -
-# log(1 - sigmoid(x-) + 1e-24) as the authors' code (and kang205's) writes
-# it, whose float32 gradient is 0 once a negative's logit passes about 17 or
-# a positive's falls below about -55.
+# LOSSES, the training loss per target (the paper's Eq. 5 is the first two):
+# 'bce', softplus(-x+) + softplus(x-) (exact); 'bce_authors',
+# -log(sigmoid(x+) + 1e-24) - log(1 - sigmoid(x-) + 1e-24) as the authors'
+# code (and kang205's) writes it, whose float32 gradient is 0 once a
+# negative's logit passes about 17 or a positive's falls below about -55;
+# 'gbce', gSASRec's generalised BCE (Petrov & Macdonald, RecSys 2023) over k
+# sampled negatives, beta * softplus(-x+) + sum_k softplus(x-_k) with
+# alpha = k / (I - 1) and beta = alpha * (t * (1 - 1/alpha) + 1/alpha), so
+# that sigmoid(x+)^beta is the positive's probability (t = 0: BCE, t = 1:
+# fully calibrated); 'ce', softmax cross-entropy over every item (SASRec+,
+# Klenitskiy & Vasilev, RecSys 2023), the padding id 0 excluded.
 _LOG_EPS = 1e-24
 
 
@@ -47,13 +53,14 @@ class SASRec(Recommender):
 
   ``block`` places the layer norms as kang205/SASRec ('kang205') or as the
   authors' code ('authors': normalised keys and values, and a layer norm
-  closing each feed-forward); ``loss`` is the form of Eq. 5 (see LOSSES).
+  closing each feed-forward); ``loss`` is the training loss (see LOSSES),
+  ``gbce_t`` gSASRec's calibration t for ``loss='gbce'``.
   """
 
   def __init__(self, num_items: int, maxlen: int, hidden_units: int = 64,
                num_blocks: int = 2, num_heads: int = 1,
                dropout_rate: float = 0.5, block: str = "kang205",
-               loss: str = "bce", **kwargs):
+               loss: str = "bce", gbce_t: float = 0.75, **kwargs):
     kwargs.setdefault("name", type(self).__name__.lower())
     super().__init__(**kwargs)
     if block not in BLOCKS:
@@ -68,6 +75,7 @@ class SASRec(Recommender):
     self.dropout_rate = dropout_rate
     self.block = block
     self.loss_form = loss
+    self.gbce_t = gbce_t
     policy = self.dtype_policy
     authors = block == "authors"
     self.embedding = ItemPositionEmbedding(num_items, maxlen, hidden_units,
@@ -114,10 +122,12 @@ class SASRec(Recommender):
 
   def output_loss(self, hidden: tf.Tensor, batch: Dict[str, tf.Tensor],
                   output_delta: Optional[tf.Tensor] = None) -> tf.Tensor:
-    """Eq. 5: binary cross-entropy of positives vs negatives given the
-    [B, L, d] ``hidden`` states, mean over the non-padding positions of the
-    global batch (so that replicas' gradients add up to the single-device
+    """The training loss (Eq. 5 for the BCE forms) given the [B, L, d]
+    ``hidden`` states: mean over the non-padding positions of the global
+    batch (so that replicas' gradients add up to the single-device
     gradient); float32 whatever the compute dtype."""
+    if self.loss_form in ("gbce", "ce"):
+      return self._target_loss(hidden, batch, output_delta)
     pos = self.embedding.lookup(batch["positives"], output_delta)
     neg = self.embedding.lookup(batch["negatives"], output_delta)
     pos_logits = tf.cast(tf.reduce_sum(hidden * pos, -1), tf.float32)
@@ -126,6 +136,36 @@ class SASRec(Recommender):
     losses = binary_cross_entropy(pos_logits, neg_logits, self.loss_form)
     return tf.reduce_sum(losses * mask) / tf.maximum(self.target_count(batch),
                                                      1.0)
+
+  def _target_loss(self, hidden, batch, output_delta):
+    """'gbce' or 'ce' over the real targets only: [N, d] hidden states of
+    the N non-padding positions, so that k negatives or the whole catalog
+    cost N, not B * L, rows."""
+    real = tf.not_equal(batch["positives"], 0)
+    h = tf.boolean_mask(hidden, real)
+    positives = tf.boolean_mask(batch["positives"], real)
+    if self.loss_form == "ce":
+      table = tf.cast(self.item_table, h.dtype)
+      if output_delta is not None:
+        delta = (output_delta.dense(self.num_items + 1)
+                 if isinstance(output_delta, adversarial.RowDelta)
+                 else output_delta)
+        table += tf.cast(delta, h.dtype)
+      logits = tf.cast(tf.matmul(h, table[1:], transpose_b=True), tf.float32)
+      losses = tf.nn.sparse_softmax_cross_entropy_with_logits(
+          labels=positives - 1, logits=logits)
+    else:
+      negatives = batch["negatives"]
+      if negatives.shape.rank == 2:
+        negatives = negatives[..., None]
+      negatives = tf.boolean_mask(negatives, real)
+      pos = self.embedding.lookup(positives, output_delta)
+      neg = self.embedding.lookup(negatives, output_delta)
+      pos_logits = tf.cast(tf.reduce_sum(h * pos, -1), tf.float32)
+      neg_logits = tf.cast(tf.einsum("nd,nkd->nk", h, neg), tf.float32)
+      losses = generalised_bce(pos_logits, neg_logits, self.num_items,
+                               self.gbce_t)
+    return tf.reduce_sum(losses) / tf.maximum(self.target_count(batch), 1.0)
 
   def target_count(self, batch: Dict[str, tf.Tensor]) -> tf.Tensor:
     """Number of targets (non-padding positives) in the global batch."""
@@ -148,7 +188,7 @@ class SASRec(Recommender):
             "maxlen": self.maxlen, "hidden_units": self.hidden_units,
             "num_blocks": self.num_blocks, "num_heads": self.num_heads,
             "dropout_rate": self.dropout_rate, "block": self.block,
-            "loss": self.loss_form}
+            "loss": self.loss_form, "gbce_t": self.gbce_t}
 
 
 def binary_cross_entropy(pos_logits: tf.Tensor, neg_logits: tf.Tensor,
@@ -159,6 +199,25 @@ def binary_cross_entropy(pos_logits: tf.Tensor, neg_logits: tf.Tensor,
     return tf.nn.softplus(-pos_logits) + tf.nn.softplus(neg_logits)
   return (-tf.math.log(tf.sigmoid(pos_logits) + _LOG_EPS)
           - tf.math.log(1.0 - tf.sigmoid(neg_logits) + _LOG_EPS))
+
+
+def gbce_beta(num_negatives, num_items: int, t: float):
+  """gSASRec's beta: alpha * (t * (1 - 1/alpha) + 1/alpha), alpha = k/(I-1)
+  the negative sampling rate (1 at t = 0, alpha at t = 1)."""
+  alpha = num_negatives / (num_items - 1)
+  return alpha * (t * (1.0 - 1.0 / alpha) + 1.0 / alpha)
+
+
+def generalised_bce(pos_logits: tf.Tensor, neg_logits: tf.Tensor,
+                    num_items: int, t: float) -> tf.Tensor:
+  """gSASRec's loss per target: [N] positive and [N, k] negative logits
+  (float32) to [N] beta * softplus(-x+) + sum_k softplus(x-_k), i.e.
+  -log(sigmoid(x+)^beta) - sum_k log(1 - sigmoid(x-_k)). gSASRec's code
+  averages over the k + 1 logits instead of summing: a constant factor."""
+  k = tf.cast(tf.shape(neg_logits)[-1], tf.float32)
+  beta = gbce_beta(k, num_items, t)
+  return (beta * tf.nn.softplus(-pos_logits)
+          + tf.reduce_sum(tf.nn.softplus(neg_logits), -1))
 
 
 @keras.saving.register_keras_serializable("asasrec_tf")
@@ -237,8 +296,9 @@ class ASASRec(SASRec):
   def _zero_delta(self, batch) -> adversarial.Delta:
     """A zero perturbation of the item table to take Gamma with respect to:
     of the rows the batch touches (an adversarial.RowDelta) on one replica,
-    of the whole table where replicas must sum their Gammas."""
-    if replicas.num_replicas() > 1:
+    of the whole table where replicas must sum their Gammas or where the
+    loss ('ce') touches every row."""
+    if replicas.num_replicas() > 1 or self.loss_form == "ce":
       return tf.zeros_like(self.item_table)
     return adversarial.RowDelta.zeros(
         [batch["inputs"], batch["positives"], batch["negatives"]],

@@ -89,14 +89,14 @@ def build(name: str, data: SequenceDataset, maxlen: int, hidden_units: int = 64,
           adv_norm: str = "row", mixed_precision: str = "none",
           adv_gamma: str = "clean", adv_gamma_uses: str = "all",
           adv_passes: str = "two", adam_epsilon: float = 1e-8,
-          block: str = "kang205", loss: str = "bce",
+          block: str = "kang205", loss: str = "bce", gbce_t: float = 0.75,
           optimizer: str = "adam") -> Union[SASRec, BPRMF, MostPop]:
   """A compiled, built model (or MostPop, which needs no training).
 
   ``lr`` None means the model's default (DEFAULT_LR). ``mixed_precision``
   is the model's dtype policy ('none' = float32); Keras's global policy is
-  left alone. ``block``, ``loss`` and ``optimizer`` shape SASRec/ASASRec
-  only: 'adam' is TF1's dense Adam (every row's moments decay every step, as
+  left alone. ``block``, ``loss`` (with ``gbce_t``) and ``optimizer`` shape
+  SASRec/ASASRec only: 'adam' is TF1's dense Adam (every row's moments decay every step, as
   the authors ran), 'lazy_adam' updates the touched rows only (see
   training/optimizers.py).
   """
@@ -105,6 +105,8 @@ def build(name: str, data: SequenceDataset, maxlen: int, hidden_units: int = 64,
       "kang205", "bce", "adam"):
     raise UserError(f"--block, --loss and --optimizer apply to sasrec and "
                     f"asasrec, not --model={name}")
+  if gbce_t != 0.75 and loss != "gbce":
+    raise UserError("--gbce_t applies to --loss=gbce only")
   if optimizer not in OPTIMIZERS:
     raise UserError(f"--optimizer must be one of {', '.join(OPTIMIZERS)}")
   if name == "mostpop":
@@ -125,7 +127,7 @@ def build(name: str, data: SequenceDataset, maxlen: int, hidden_units: int = 64,
                     f"--num_heads={num_heads}")
   common = dict(hidden_units=hidden_units, num_blocks=num_blocks,
                 num_heads=num_heads, dropout_rate=dropout_rate, block=block,
-                loss=loss, dtype=dtype)
+                loss=loss, gbce_t=gbce_t, dtype=dtype)
   if name == "sasrec":
     model = SASRec(data.num_items, maxlen, **common)
   elif name == "asasrec":
@@ -157,15 +159,32 @@ def resolved_lr(name: str, lr: Optional[float]) -> Optional[float]:
   return DEFAULT_LR[name] if lr is None else lr
 
 
+# gSASRec's k, the negatives per target of --loss=gbce (Petrov & Macdonald,
+# RecSys 2023, train with 256).
+GBCE_NEGATIVES = 256
+
+
+def train_negatives(loss: str, value: Optional[int]) -> int:
+  """Negatives per target the sampler draws for ``loss``: --train_negatives
+  (default GBCE_NEGATIVES) for 'gbce', one for the others."""
+  if loss == "gbce":
+    return GBCE_NEGATIVES if value is None else value
+  if value is not None:
+    raise UserError(f"--train_negatives applies to --loss=gbce, not "
+                    f"--loss={loss} (bce draws one negative per target, ce "
+                    "scores every item)")
+  return 1
+
+
 def build_sampler(name: str, data: SequenceDataset, maxlen: int,
                   batch_size: int, seed: int, length_buckets: bool = False,
-                  target_first_item: bool = False):
+                  target_first_item: bool = False, num_negatives: int = 1):
   """The training-batch sampler ``name`` learns from (None for MostPop);
-  ``length_buckets`` and ``target_first_item`` apply to the sequential
-  models (see TrainingSampler)."""
+  ``length_buckets``, ``target_first_item`` and ``num_negatives`` apply to
+  the sequential models (see TrainingSampler)."""
   if name in SEQUENTIAL:
     return TrainingSampler(data, maxlen, batch_size, seed, length_buckets,
-                           target_first_item)
+                           target_first_item, num_negatives)
   if name in PAIRWISE:
     return PairSampler(data, batch_size, seed)
   return None

@@ -564,3 +564,116 @@ def test_row_delta_is_the_dense_delta_on_a_mostly_untouched_table():
   assert delta.ids.numpy().tolist() == [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]
   np.testing.assert_allclose(delta.dense(2001).numpy(), expected, rtol=1e-6,
                              atol=1e-6)
+
+
+# --- the losses beyond the paper: gSASRec's gBCE and full cross-entropy -------
+
+def test_gbce_by_hand():
+  from asasrec_tf.models.sasrec import gbce_beta, generalised_bce
+  # I = 5 items, k = 2: alpha = 2 / 4 = 0.5; t = 0.5: beta = 0.5 * (0.5 *
+  # (1 - 2) + 2) = 0.75. Loss = 0.75 softplus(-1) + softplus(0) + softplus(2)
+  # = 0.75 * 0.313262 + 0.693147 + 2.126928 = 3.055022
+  assert gbce_beta(2, 5, 0.5) == pytest.approx(0.75)
+  assert gbce_beta(2, 5, 0.0) == pytest.approx(1.0)    # t = 0: plain BCE
+  assert gbce_beta(2, 5, 1.0) == pytest.approx(0.5)    # t = 1: beta = alpha
+  got = generalised_bce(tf.constant([1.0]), tf.constant([[0.0, 2.0]]), 5, 0.5)
+  np.testing.assert_allclose(got.numpy(), [3.055022], rtol=1e-5)
+  # -log(sigmoid(1)^0.75) is the positive's term
+  np.testing.assert_allclose(-np.log((1 / (1 + np.exp(-1.0))) ** 0.75),
+                             0.75 * 0.313262, rtol=1e-5)
+
+
+def _with_k_negatives(b, k, seed=0):
+  rng = np.random.default_rng(seed)
+  real = b["positives"].numpy() > 0
+  neg = rng.integers(1, NUM_ITEMS + 1, size=real.shape + (k,))
+  return {**b, "negatives": tf.constant(neg * real[..., None], tf.int32)}
+
+
+def test_gbce_in_the_model_by_hand_and_bce_at_t0_with_one_negative():
+  b = batch()
+  # t = 0 and one negative: exactly the BCE of Eq. 5
+  np.testing.assert_allclose(
+      make(loss="gbce", gbce_t=0.0).sequence_loss(b, training=False).numpy(),
+      make().sequence_loss(b, training=False).numpy(), rtol=1e-6)
+  model = make(loss="gbce", gbce_t=0.75)
+  b3 = _with_k_negatives(b, 3)
+  hidden = model(b3["inputs"]).numpy()
+  table = model.item_table.numpy()
+  mask = b3["positives"].numpy() > 0
+  h = hidden[mask]
+  pos = np.einsum("nd,nd->n", h, table[b3["positives"].numpy()[mask]])
+  neg = np.einsum("nd,nkd->nk", h, table[b3["negatives"].numpy()[mask]])
+  alpha = 3 / (NUM_ITEMS - 1)
+  beta = alpha * (0.75 * (1 - 1 / alpha) + 1 / alpha)
+  expect = (beta * softplus(-pos) + softplus(neg).sum(-1)).mean()
+  np.testing.assert_allclose(model.sequence_loss(b3, training=False).numpy(),
+                             expect, rtol=1e-5)
+
+
+def test_ce_is_softmax_cross_entropy_over_every_item_by_hand():
+  model = make(loss="ce")
+  b = batch()
+  hidden = model(b["inputs"]).numpy()
+  table = model.item_table.numpy()
+  mask = b["positives"].numpy() > 0
+  logits = hidden[mask] @ table[1:].T          # [7 targets, 9 items]; no id 0
+  labels = b["positives"].numpy()[mask] - 1
+  top = logits.max(1)
+  lse = top + np.log(np.exp(logits - top[:, None]).sum(1))
+  expect = (lse - logits[np.arange(len(labels)), labels]).mean()
+  np.testing.assert_allclose(model.sequence_loss(b, training=False).numpy(),
+                             expect, rtol=1e-5)
+  clone = SASRec.from_config(model.get_config())
+  assert clone.loss_form == "ce"
+
+
+def test_ce_perturbs_every_item_row_with_gamma_of_the_same_loss():
+  """Under 'ce' every item's output embedding gets a gradient, so Delta is a
+  dense [I + 1, d] table: norm eps on rows 1..I, 0 on the padding row; and
+  it is eps times the normalised gradient of the CE loss itself."""
+  model = make(ASASRec, loss="ce", adv_target="output", adv_passes="one")
+  b = batch()
+  delta = model.adversarial_delta(b)
+  assert isinstance(delta, tf.Tensor) and delta.shape == (NUM_ITEMS + 1, D)
+  norms = np.linalg.norm(delta.numpy(), axis=1)
+  np.testing.assert_allclose(norms[1:], 0.5, rtol=1e-5)
+  assert norms[0] == 0.0
+  zero = tf.zeros_like(model.item_table)
+  with tf.GradientTape() as tape:
+    tape.watch(zero)
+    loss = model.sequence_loss(b, training=False, input_delta=zero,
+                               output_delta=zero)
+  gamma = tape.gradient(loss, zero).numpy()
+  expect = 0.5 * gamma[1:] / np.linalg.norm(gamma[1:], axis=1, keepdims=True)
+  np.testing.assert_allclose(delta.numpy()[1:], expect, rtol=1e-4, atol=1e-6)
+  before = model.sequence_loss(b, training=False).numpy()
+  out = model.train_step(b)
+  assert np.isfinite(out["adv_loss"].numpy())
+  assert out["adv_loss"].numpy() > out["clean_loss"].numpy()  # adversarial
+  assert model.sequence_loss(b, training=False).numpy() != before
+
+
+@pytest.mark.parametrize("form", ["Eq. 9", "authors' step"])
+def test_gbce_rows_the_batch_touches_give_the_dense_step(form, monkeypatch):
+  """gBCE's k negatives per target go through the same touched-rows Delta:
+  equal to the dense step to 1e-6 on a 2,000-item table."""
+  from asasrec_tf.models import replicas
+  b = _with_k_negatives(batch(), 4)
+
+  def stepped(dense):
+    keras.utils.set_random_seed(0)
+    model = ASASRec(2000, MAXLEN, hidden_units=D, num_blocks=2,
+                    dropout_rate=0.0, loss="gbce", **STEP_FORMS[form])
+    model.build_for_inputs()
+    model.compile(optimizer=keras.optimizers.SGD(learning_rate=1.0))
+    with monkeypatch.context() as m:
+      if dense:
+        m.setattr(replicas, "num_replicas", lambda: 2)
+      loss = model.train_step(b)["loss"].numpy()
+    return loss, [w.numpy() for w in model.weights]
+
+  (loss_rows, rows), (loss_dense, dense) = stepped(False), stepped(True)
+  np.testing.assert_allclose(loss_rows, loss_dense, rtol=1e-6)
+  for a, d in zip(rows, dense):
+    np.testing.assert_allclose(a, d, rtol=1e-6, atol=1e-6)

@@ -42,3 +42,19 @@ def test_the_optimizer_choice(tiny_dataset):
   assert type(lazy.optimizer) is LazyAdam
   with pytest.raises(UserError, match="apply to sasrec and asasrec"):
     factory.build("bpr", tiny_dataset, 3, optimizer="lazy_adam")
+
+
+def test_negatives_per_target_follow_the_loss(tiny_dataset):
+  assert factory.train_negatives("bce", None) == 1
+  assert factory.train_negatives("gbce", None) == factory.GBCE_NEGATIVES == 256
+  assert factory.train_negatives("gbce", 8) == 8
+  for loss in ("bce", "bce_authors", "ce"):
+    with pytest.raises(UserError, match="--train_negatives applies to"):
+      factory.train_negatives(loss, 8)
+  sampler = factory.build_sampler("asasrec", tiny_dataset, 3, 2, 0,
+                                  num_negatives=2)
+  assert sampler.epoch_arrays(0)["negatives"].shape[-1] == 2
+  with pytest.raises(UserError, match="--gbce_t applies to --loss=gbce"):
+    factory.build("sasrec", tiny_dataset, 3, gbce_t=0.5)
+  model = factory.build("sasrec", tiny_dataset, 3, loss="gbce", gbce_t=0.5)
+  assert (model.loss_form, model.gbce_t) == ("gbce", 0.5)
