@@ -438,9 +438,16 @@ class Terminated(KeyboardInterrupt):
   """SIGTERM, handled as Ctrl-C is (the same clean-up), exit status 143."""
 
 
+# The signals received so far. An error raised after one is taken as its
+# consequence: a KeyboardInterrupt raised inside a C extension's import
+# (numpy's, while TensorFlow loads) comes back as an ImportError.
+_received: List[int] = []
+
+
 def _on_signal(signum, frame) -> None:
   """SIGINT/SIGTERM handler: KeyboardInterrupt (Terminated), deferred while
   a finalizer runs."""
+  _received.append(signum)
   if _in_finalizer(frame):
     timer = threading.Timer(_REDELIVER_SECONDS, _thread.interrupt_main,
                             args=(signum,))
@@ -469,15 +476,24 @@ def run(main: Callable[[List[str]], object], usage: str,
       errors.fail(f"{_undecodable_flagfile(args)}: a --flagfile must be "
                   f"UTF-8 text ({e.reason} at byte {e.start})")
 
+  def stopped(signum):
+    if signum == signal.SIGTERM:
+      errors.fail("terminated; a run resumes from its last checkpoint when "
+                  "its command is rerun", EXIT_TERMINATED)
+    errors.fail("interrupted; a run resumes from its last checkpoint when "
+                "its command is rerun", EXIT_INTERRUPTED)
+
   def interruptible(args):
     try:
       return errors.exit_on_user_error(main)(args)
     except Terminated:
-      errors.fail("terminated; a run resumes from its last checkpoint when "
-                  "its command is rerun", EXIT_TERMINATED)
+      stopped(signal.SIGTERM)
     except KeyboardInterrupt:
-      errors.fail("interrupted; a run resumes from its last checkpoint when "
-                  "its command is rerun", EXIT_INTERRUPTED)
+      stopped(signal.SIGINT)
+    except Exception:
+      if not _received:
+        raise
+      stopped(_received[-1])
 
   previous = {s: signal.signal(s, _on_signal)
               for s in (signal.SIGINT, signal.SIGTERM)}

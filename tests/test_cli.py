@@ -115,6 +115,34 @@ def test_ctrl_c_during_a_finalizer_still_stops_the_program():
   assert "Traceback" not in out.stderr
 
 
+CTRL_C_TURNED_INTO_AN_IMPORT_ERROR = """
+import signal
+from asasrec_tf import cli
+
+def main(argv):
+  # What numpy does when Ctrl-C lands in its C extension's import while
+  # TensorFlow loads: the KeyboardInterrupt comes back as an ImportError.
+  try:
+    signal.raise_signal(signal.{sig})
+  except KeyboardInterrupt as e:
+    raise ImportError("Importing the numpy C-extensions failed.") from e
+  print("ran to the end")
+
+cli.run(main, "usage")
+"""
+
+
+@pytest.mark.parametrize("sig,code,word", [("SIGINT", 130, "interrupted"),
+                                           ("SIGTERM", 143, "terminated")])
+def test_an_error_caused_by_a_signal_exits_as_the_signal(sig, code, word):
+  out = subprocess.run(
+      [sys.executable, "-c", CTRL_C_TURNED_INTO_AN_IMPORT_ERROR.format(sig=sig)],
+      capture_output=True, text=True, cwd=REPO, timeout=120)
+  assert out.returncode == code, (out.stdout, out.stderr[-2000:])
+  assert f"{word}; a run resumes" in out.stderr
+  assert "Traceback" not in out.stderr and "ran to the end" not in out.stdout
+
+
 @pytest.mark.slow
 def test_library_packages_define_no_flags():
   code = ("import importlib, pkgutil\n"
