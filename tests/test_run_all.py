@@ -4,6 +4,7 @@ argument checking."""
 import json
 import os
 import subprocess
+import sys
 
 import pytest
 
@@ -11,9 +12,11 @@ from tests.conftest import REPO
 
 
 def _run_all(*args, timeout=600):
+  # The Python running the tests, whichever environment it is in.
   return subprocess.run(["bash", os.path.join(REPO, "run_all.sh"), *args],
                         capture_output=True, text=True, cwd=REPO,
-                        timeout=timeout)
+                        timeout=timeout,
+                        env={**os.environ, "PYTHON": sys.executable})
 
 
 @pytest.mark.parametrize("arg,message", [
