@@ -43,7 +43,7 @@ class SparseAdagrad(keras.optimizers.Adagrad):
         tf.cast(gradient.values, variable.dtype), position, tf.shape(rows)[0])
     accumulator = self._accumulators[self._get_variable_index(variable)]
     self.assign_add(accumulator, tf.IndexedSlices(tf.square(values), rows))
-    acc_rows = tf.gather(accumulator, rows)
+    acc_rows = tf.gather(accumulator.value, rows)   # rows only (see LazyAdam)
     self.assign_sub(variable, tf.IndexedSlices(
         lr * values / tf.sqrt(acc_rows + self.epsilon), rows))
 
@@ -93,10 +93,14 @@ class LazyAdam(DenseAdam):
     alpha = lr * tf.sqrt(1 - tf.pow(beta_2, step)) / (1 - tf.pow(beta_1, step))
     index = self._get_variable_index(variable)
     m, v = self._momentums[index], self._velocities[index]
-    m_rows = beta_1 * tf.gather(m, rows) + (1 - beta_1) * g
-    v_rows = beta_2 * tf.gather(v, rows) + (1 - beta_2) * tf.square(g)
-    self.assign(m, tf.IndexedSlices(m_rows, rows, tf.shape(m, tf.int64)))
-    self.assign(v, tf.IndexedSlices(v_rows, rows, tf.shape(v, tf.int64)))
+    # Gather from the tf.Variables, not the Keras ones: tf.gather on a
+    # keras.Variable reads the whole table first, and that read's alias
+    # then makes every scatter below copy the whole table (3 x 1.8 s a step
+    # at 3M items instead of milliseconds).
+    m_rows = beta_1 * tf.gather(m.value, rows) + (1 - beta_1) * g
+    v_rows = beta_2 * tf.gather(v.value, rows) + (1 - beta_2) * tf.square(g)
+    self.assign(m, tf.IndexedSlices(m_rows, rows))
+    self.assign(v, tf.IndexedSlices(v_rows, rows))
     self.assign_sub(variable, tf.IndexedSlices(
         alpha * m_rows / (tf.sqrt(v_rows) + tf.cast(self.epsilon, dtype)),
         rows))
