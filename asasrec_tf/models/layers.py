@@ -42,15 +42,22 @@ class ItemPositionEmbedding(keras.layers.Layer):
 
   Returns:
     [B, L, d] embeddings, 0 at padding positions.
+
+  ``row_reads`` gathers rows from the table variable itself (a sparse read)
+  instead of reading the whole table first. TensorFlow copies a variable on
+  every whole read once a sparse op has written to it, so a row-sparse
+  optimizer (lazy_adam) needs row reads; a dense update (Adam) after a
+  sparse read copies it too, so the dense optimizer needs whole reads.
   """
 
   def __init__(self, num_items: int, maxlen: int, hidden_units: int,
-               dropout_rate: float = 0.0, **kwargs):
+               dropout_rate: float = 0.0, row_reads: bool = False, **kwargs):
     super().__init__(**kwargs)
     self.num_items = num_items
     self.maxlen = maxlen
     self.hidden_units = hidden_units
     self.dropout_rate = dropout_rate
+    self.row_reads = row_reads
     self.dropout = keras.layers.Dropout(dropout_rate,
                                         dtype=self.dtype_policy)
 
@@ -67,8 +74,12 @@ class ItemPositionEmbedding(keras.layers.Layer):
   def lookup(self, item_ids, delta=None):
     """[..., d] rows of the item table, plus those of ``delta`` when given
     (a perturbation of the table: dense [I + 1, d] or a RowDelta)."""
-    table = tf.cast(self.item_embedding, self.compute_dtype)
-    out = tf.gather(table, item_ids)
+    if self.row_reads:
+      out = tf.cast(tf.gather(self.item_embedding.value, item_ids),
+                    self.compute_dtype)
+    else:
+      out = tf.gather(tf.cast(self.item_embedding, self.compute_dtype),
+                      item_ids)
     if delta is not None:
       out += tf.cast(adversarial.gather(delta, item_ids), self.compute_dtype)
     return out
@@ -84,7 +95,7 @@ class ItemPositionEmbedding(keras.layers.Layer):
   def get_config(self):
     return {**super().get_config(), "num_items": self.num_items,
             "maxlen": self.maxlen, "hidden_units": self.hidden_units,
-            "dropout_rate": self.dropout_rate}
+            "dropout_rate": self.dropout_rate, "row_reads": self.row_reads}
 
 
 @keras.saving.register_keras_serializable("asasrec_tf")

@@ -54,13 +54,16 @@ class SASRec(Recommender):
   ``block`` places the layer norms as kang205/SASRec ('kang205') or as the
   authors' code ('authors': normalised keys and values, and a layer norm
   closing each feed-forward); ``loss`` is the training loss (see LOSSES),
-  ``gbce_t`` gSASRec's calibration t for ``loss='gbce'``.
+  ``gbce_t`` gSASRec's calibration t for ``loss='gbce'``; ``row_reads``
+  reads the item table row by row, for a row-sparse optimizer (see
+  ItemPositionEmbedding).
   """
 
   def __init__(self, num_items: int, maxlen: int, hidden_units: int = 64,
                num_blocks: int = 2, num_heads: int = 1,
                dropout_rate: float = 0.5, block: str = "kang205",
-               loss: str = "bce", gbce_t: float = 0.75, **kwargs):
+               loss: str = "bce", gbce_t: float = 0.75,
+               row_reads: bool = False, **kwargs):
     kwargs.setdefault("name", type(self).__name__.lower())
     super().__init__(**kwargs)
     if block not in BLOCKS:
@@ -76,11 +79,12 @@ class SASRec(Recommender):
     self.block = block
     self.loss_form = loss
     self.gbce_t = gbce_t
+    self.row_reads = row_reads
     policy = self.dtype_policy
     authors = block == "authors"
     self.embedding = ItemPositionEmbedding(num_items, maxlen, hidden_units,
-                                           dropout_rate, name="embedding",
-                                           dtype=policy)
+                                           dropout_rate, row_reads=row_reads,
+                                           name="embedding", dtype=policy)
     self.attention_blocks = [
         SelfAttentionBlock(hidden_units, num_heads, dropout_rate,
                            normed_keys=authors, name=f"attention_{i}",
@@ -188,7 +192,8 @@ class SASRec(Recommender):
             "maxlen": self.maxlen, "hidden_units": self.hidden_units,
             "num_blocks": self.num_blocks, "num_heads": self.num_heads,
             "dropout_rate": self.dropout_rate, "block": self.block,
-            "loss": self.loss_form, "gbce_t": self.gbce_t}
+            "loss": self.loss_form, "gbce_t": self.gbce_t,
+            "row_reads": self.row_reads}
 
 
 def binary_cross_entropy(pos_logits: tf.Tensor, neg_logits: tf.Tensor,

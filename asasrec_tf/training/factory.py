@@ -127,7 +127,8 @@ def build(name: str, data: SequenceDataset, maxlen: int, hidden_units: int = 64,
                     f"--num_heads={num_heads}")
   common = dict(hidden_units=hidden_units, num_blocks=num_blocks,
                 num_heads=num_heads, dropout_rate=dropout_rate, block=block,
-                loss=loss, gbce_t=gbce_t, dtype=dtype)
+                loss=loss, gbce_t=gbce_t, row_reads=optimizer == "lazy_adam",
+                dtype=dtype)
   if name == "sasrec":
     model = SASRec(data.num_items, maxlen, **common)
   elif name == "asasrec":

@@ -58,3 +58,22 @@ def test_negatives_per_target_follow_the_loss(tiny_dataset):
     factory.build("sasrec", tiny_dataset, 3, gbce_t=0.5)
   model = factory.build("sasrec", tiny_dataset, 3, loss="gbce", gbce_t=0.5)
   assert (model.loss_form, model.gbce_t) == ("gbce", 0.5)
+
+
+def test_the_item_table_is_read_as_the_optimizer_writes_it(tiny_dataset):
+  """TensorFlow copies a variable at every whole read once a sparse op has
+  written to it, and at every dense update once a sparse op has read it:
+  the training step of lazy_adam reads the item table row by row, that of
+  the dense Adam whole."""
+  import tensorflow as tf
+  batch = next(iter(factory.build_sampler("sasrec", tiny_dataset, 3, 2,
+                                          0).dataset(0)))
+  table = [tiny_dataset.num_items + 1, 64]
+  for optimizer, whole in (("adam", True), ("lazy_adam", False)):
+    model = factory.build("sasrec", tiny_dataset, 3, optimizer=optimizer)
+    graph = tf.function(model.train_step).get_concrete_function(batch).graph
+    ops = graph.get_operations()
+    reads = [op.outputs[0].shape.as_list() for op in ops
+             if op.type == "ReadVariableOp"]
+    assert (table in reads) == whole, optimizer
+    assert any(op.type == "ResourceGather" for op in ops) != whole, optimizer
