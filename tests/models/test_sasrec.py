@@ -523,13 +523,18 @@ def test_rows_the_batch_touches_give_the_dense_step(form, monkeypatch):
   """2,000 items, of which the batch names 9: the step with Delta kept as
   the touched rows equals the step with a dense [I + 1, d] Delta (what
   several replicas use) to 1e-6."""
+  _assert_rows_step_is_the_dense_step(batch(), STEP_FORMS[form], monkeypatch)
+
+
+def _assert_rows_step_is_the_dense_step(b, model_kw, monkeypatch):
+  """One step of a 2,000-item ASASRec on ``b`` with Delta as the touched
+  rows and with a dense Delta (as on several replicas): equal to 1e-6."""
   from asasrec_tf.models import replicas
-  b = batch()
 
   def stepped(dense):
     keras.utils.set_random_seed(0)
     model = ASASRec(2000, MAXLEN, hidden_units=D, num_blocks=2,
-                    dropout_rate=0.0, **STEP_FORMS[form])
+                    dropout_rate=0.0, **model_kw)
     model.build_for_inputs()
     model.compile(optimizer=keras.optimizers.SGD(learning_rate=1.0))
     with monkeypatch.context() as m:
@@ -658,22 +663,6 @@ def test_ce_perturbs_every_item_row_with_gamma_of_the_same_loss():
 def test_gbce_rows_the_batch_touches_give_the_dense_step(form, monkeypatch):
   """gBCE's k negatives per target go through the same touched-rows Delta:
   equal to the dense step to 1e-6 on a 2,000-item table."""
-  from asasrec_tf.models import replicas
-  b = _with_k_negatives(batch(), 4)
-
-  def stepped(dense):
-    keras.utils.set_random_seed(0)
-    model = ASASRec(2000, MAXLEN, hidden_units=D, num_blocks=2,
-                    dropout_rate=0.0, loss="gbce", **STEP_FORMS[form])
-    model.build_for_inputs()
-    model.compile(optimizer=keras.optimizers.SGD(learning_rate=1.0))
-    with monkeypatch.context() as m:
-      if dense:
-        m.setattr(replicas, "num_replicas", lambda: 2)
-      loss = model.train_step(b)["loss"].numpy()
-    return loss, [w.numpy() for w in model.weights]
-
-  (loss_rows, rows), (loss_dense, dense) = stepped(False), stepped(True)
-  np.testing.assert_allclose(loss_rows, loss_dense, rtol=1e-6)
-  for a, d in zip(rows, dense):
-    np.testing.assert_allclose(a, d, rtol=1e-6, atol=1e-6)
+  _assert_rows_step_is_the_dense_step(_with_k_negatives(batch(), 4),
+                                      dict(loss="gbce", **STEP_FORMS[form]),
+                                      monkeypatch)
