@@ -135,9 +135,9 @@ cli.run(main, "usage")
 @pytest.mark.parametrize("sig,code,word", [("SIGINT", 130, "interrupted"),
                                            ("SIGTERM", 143, "terminated")])
 def test_an_error_caused_by_a_signal_exits_as_the_signal(sig, code, word):
-  out = subprocess.run(
-      [sys.executable, "-c", CTRL_C_TURNED_INTO_AN_IMPORT_ERROR.format(sig=sig)],
-      capture_output=True, text=True, cwd=REPO, timeout=120)
+  code_text = CTRL_C_TURNED_INTO_AN_IMPORT_ERROR.format(sig=sig)
+  out = subprocess.run([sys.executable, "-c", code_text], capture_output=True,
+                       text=True, cwd=REPO, timeout=120)
   assert out.returncode == code, (out.stdout, out.stderr[-2000:])
   assert f"{word}; a run resumes" in out.stderr
   assert "Traceback" not in out.stderr and "ran to the end" not in out.stdout

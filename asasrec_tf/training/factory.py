@@ -96,9 +96,10 @@ def build(name: str, data: SequenceDataset, maxlen: int, hidden_units: int = 64,
   ``lr`` None means the model's default (DEFAULT_LR). ``mixed_precision``
   is the model's dtype policy ('none' = float32); Keras's global policy is
   left alone. ``block``, ``loss`` (with ``gbce_t``) and ``optimizer`` shape
-  SASRec/ASASRec only: 'adam' is TF1's dense Adam (every row's moments decay every step, as
-  the authors ran), 'lazy_adam' updates the touched rows only (see
-  training/optimizers.py).
+  SASRec/ASASRec only: 'adam' is TF1's dense Adam (every row's moments
+  decay every step, as the authors ran), 'lazy_adam' updates the touched
+  rows only (see training/optimizers.py) and the model then reads the item
+  table row by row (see models/layers.py).
   """
   dtype = "float32" if mixed_precision == "none" else mixed_precision
   if name not in SEQUENTIAL and (block, loss, optimizer) != (
