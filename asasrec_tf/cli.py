@@ -148,6 +148,9 @@ def define_model_flags() -> None:
         "target (gSASRec's k; default 256).", lower_bound=1)
   _flag(g, "float", "gbce_t", 0.75, "--loss=gbce: gSASRec's calibration t.",
         lower_bound=0.0, upper_bound=1.0)
+  flags.register_multi_flags_validator(
+      ["loss", "train_negatives", "gbce_t"], _valid_loss_options,
+      message="--train_negatives and --gbce_t apply to --loss=gbce only")
   _flag(g, "string", "maxlen", "50", "Maximum sequence length n, or 'auto' "
         "for min(mean training length, 50) (the authors' rule).")
   _flag(g, "float", "lr", None, "Learning rate (default: 0.001 with Adam, "
@@ -279,6 +282,12 @@ def define_serving_flags() -> None:
   _flag(g, "string", "run_dir", None, "A run directory of asasrec_tf.main.")
   _flag(g, "integer", "top_n", 10, "How many items to return per user or "
         "history.", lower_bound=1)
+
+
+def _valid_loss_options(values) -> bool:
+  """Flag validator: gBCE's options only with --loss=gbce."""
+  return values["loss"] == "gbce" or (values["train_negatives"] is None and
+                                      values["gbce_t"] == 0.75)
 
 
 def _valid_run_name(name) -> bool:
