@@ -1,9 +1,10 @@
-"""The names of every choice a flag offers.
+"""The names of every choice a flag offers, and the defaults a flag shares
+with a library module.
 
 Kept apart from the modules that implement the choices (and that import
 TensorFlow) so that a program parses its flags, prints --help or refuses a
 bad value without importing TensorFlow, which takes seconds. Those modules
-take their tuples from here, so each list exists once.
+take their tuples (and defaults) from here, so each exists once.
 """
 
 # training/factory.py
@@ -15,6 +16,10 @@ PAIRWISE = ("bpr", "apr")
 # models/layers.py, models/sasrec.py: see SASRec and ASASRec.
 BLOCKS = ("kang205", "authors")
 LOSSES = ("bce", "bce_authors", "gbce", "ce")
+# --loss=gbce's defaults, gSASRec's (Petrov & Macdonald, RecSys 2023): k
+# negatives a target and the calibration t.
+GBCE_NEGATIVES = 256
+GBCE_T = 0.75
 ADV_TARGETS = ("both", "output", "input")
 ADV_GAMMAS = ("clean", "dropout", "shared")
 ADV_GAMMA_USES = ("all", "target")

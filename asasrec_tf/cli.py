@@ -145,8 +145,10 @@ def define_model_flags() -> None:
         "bce_authors (as their code writes it: no gradient past logit 17), "
         "gbce (gSASRec) or ce (softmax over every item).")
   _flag(g, "integer", "train_negatives", None, "--loss=gbce: negatives a "
-        "target (gSASRec's k; default 256).", lower_bound=1)
-  _flag(g, "float", "gbce_t", 0.75, "--loss=gbce: gSASRec's calibration t.",
+        f"target (gSASRec's k; default {choices.GBCE_NEGATIVES}).",
+        lower_bound=1)
+  _flag(g, "float", "gbce_t", choices.GBCE_T, "--loss=gbce: gSASRec's "
+        "calibration t.",
         lower_bound=0.0, upper_bound=1.0)
   flags.register_multi_flags_validator(
       ["loss", "train_negatives", "gbce_t"], _valid_loss_options,
@@ -287,7 +289,7 @@ def define_serving_flags() -> None:
 def _valid_loss_options(values) -> bool:
   """Flag validator: gBCE's options only with --loss=gbce."""
   return values["loss"] == "gbce" or (values["train_negatives"] is None and
-                                      values["gbce_t"] == 0.75)
+                                      values["gbce_t"] == choices.GBCE_T)
 
 
 def _valid_run_name(name) -> bool:

@@ -130,7 +130,7 @@ class TrainingSampler:
     negatives = np.zeros(shape, np.int32)
     negatives[real] = sample_excluding(rng, self.keys, users,
                                        self.num_items).reshape(
-                                           negatives[real].shape)
+                                           (-1,) + shape[2:])
     return negatives
 
   def _bucketed(self, rng: np.random.Generator, perm: np.ndarray):

@@ -18,6 +18,7 @@ from typing import Sequence, Union
 import tensorflow as tf
 
 from asasrec_tf.choices import NORMS
+from asasrec_tf.models import replicas
 
 
 class RowDelta:
@@ -60,6 +61,27 @@ class RowDelta:
 
 
 Delta = Union[tf.Tensor, RowDelta]
+
+
+def zero_delta(table, id_tensors: Sequence[tf.Tensor],
+               dense: bool = False) -> Delta:
+  """A zero perturbation of ``table`` [N, d] to take Gamma with respect to:
+  a RowDelta of the rows ``id_tensors`` name on one replica; a dense [N, d]
+  table when ``dense`` (a loss that touches every row) or on several
+  replicas (they sum their Gammas)."""
+  if dense or replicas.num_replicas() > 1:
+    return tf.zeros_like(table)
+  return RowDelta.zeros(id_tensors, table.shape[-1], table.dtype)
+
+
+def watched(zero: Delta) -> tf.Tensor:
+  """The tensor whose gradient is Gamma: a RowDelta's rows, or the table."""
+  return zero.rows if isinstance(zero, RowDelta) else zero
+
+
+def like(zero: Delta, gradient: tf.Tensor) -> Delta:
+  """``gradient`` of ``watched(zero)`` in the form of ``zero``."""
+  return zero.with_rows(gradient) if isinstance(zero, RowDelta) else gradient
 
 
 def gather(delta: Delta, ids: tf.Tensor) -> tf.Tensor:

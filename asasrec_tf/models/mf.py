@@ -15,7 +15,6 @@ import tensorflow as tf
 
 from asasrec_tf.models import adversarial
 from asasrec_tf.models.base import Recommender
-from asasrec_tf.models import replicas
 from asasrec_tf.models.replicas import replica_sum
 
 
@@ -101,25 +100,16 @@ class APR(BPRMF):
     """(user, item) perturbations for this batch: RowDeltas of the rows it
     touches on one replica, dense [U, d] and [I + 1, d] tables (summed over
     replicas) on several."""
-    if replicas.num_replicas() > 1:
-      zero_p = tf.zeros_like(self.user_embedding)
-      zero_q = tf.zeros_like(self.item_embedding)
-      watched = [zero_p, zero_q]
-    else:
-      dtype = self.item_embedding.dtype
-      zero_p = adversarial.RowDelta.zeros([batch["users"]],
-                                          self.hidden_units, dtype)
-      zero_q = adversarial.RowDelta.zeros(
-          [batch["positives"], batch["negatives"]], self.hidden_units, dtype)
-      watched = [zero_p.rows, zero_q.rows]
+    zero_p = adversarial.zero_delta(self.user_embedding, [batch["users"]])
+    zero_q = adversarial.zero_delta(self.item_embedding,
+                                    [batch["positives"], batch["negatives"]])
+    watched = [adversarial.watched(zero_p), adversarial.watched(zero_q)]
     with tf.GradientTape() as tape:
       tape.watch(watched)
       clean = self.pair_loss(batch, zero_p, zero_q)
     out = []
     for zero, grad in zip((zero_p, zero_q), tape.gradient(clean, watched)):
-      grad = replica_sum(tf.convert_to_tensor(grad))
-      if isinstance(zero, adversarial.RowDelta):
-        grad = zero.with_rows(grad)
+      grad = adversarial.like(zero, replica_sum(tf.convert_to_tensor(grad)))
       out.append(adversarial.perturbation(grad, self.adv_eps, self.adv_norm))
     return tuple(out)
 

@@ -14,12 +14,11 @@ import keras
 import tensorflow as tf
 
 from asasrec_tf.choices import (ADV_GAMMA_USES, ADV_GAMMAS, ADV_PASSES,
-                                ADV_TARGETS, BLOCKS, LOSSES)
+                                ADV_TARGETS, BLOCKS, GBCE_T, LOSSES)
 from asasrec_tf.models import adversarial
 from asasrec_tf.models.base import Recommender
 from asasrec_tf.models.layers import (ItemPositionEmbedding,
                                       PointWiseFeedForward, SelfAttentionBlock)
-from asasrec_tf.models import replicas
 from asasrec_tf.models.replicas import replica_sum
 
 # LOSSES, the training loss per target (the paper's Eq. 5 is the first two):
@@ -62,7 +61,7 @@ class SASRec(Recommender):
   def __init__(self, num_items: int, maxlen: int, hidden_units: int = 64,
                num_blocks: int = 2, num_heads: int = 1,
                dropout_rate: float = 0.5, block: str = "kang205",
-               loss: str = "bce", gbce_t: float = 0.75,
+               loss: str = "bce", gbce_t: float = GBCE_T,
                row_reads: bool = False, **kwargs):
     kwargs.setdefault("name", type(self).__name__.lower())
     super().__init__(**kwargs)
@@ -303,24 +302,18 @@ class ASASRec(SASRec):
     of the rows the batch touches (an adversarial.RowDelta) on one replica,
     of the whole table where replicas must sum their Gammas or where the
     loss ('ce') touches every row."""
-    if replicas.num_replicas() > 1 or self.loss_form == "ce":
-      return tf.zeros_like(self.item_table)
-    return adversarial.RowDelta.zeros(
+    return adversarial.zero_delta(
+        self.item_table,
         [batch["inputs"], batch["positives"], batch["negatives"]],
-        self.hidden_units, self.item_table.dtype)
-
-  @staticmethod
-  def _watched(delta: adversarial.Delta) -> tf.Tensor:
-    return delta.rows if isinstance(delta, adversarial.RowDelta) else delta
+        dense=self.loss_form == "ce")
 
   def _perturbation(self, zero: adversarial.Delta, gamma) -> adversarial.Delta:
     """Delta_adv from the Gamma of ``zero``; rows whose gradient overflowed
     (float16) are left unperturbed rather than made NaN."""
     gamma = replica_sum(tf.convert_to_tensor(gamma))
     gamma = tf.where(tf.math.is_finite(gamma), gamma, tf.zeros_like(gamma))
-    if isinstance(zero, adversarial.RowDelta):
-      gamma = zero.with_rows(gamma)
-    return adversarial.perturbation(gamma, self.adv_eps, self.adv_norm)
+    return adversarial.perturbation(adversarial.like(zero, gamma),
+                                    self.adv_eps, self.adv_norm)
 
   def _gamma_loss(self, clean: tf.Tensor, batch) -> tf.Tensor:
     """The loss Gamma is the gradient of. Under float16 the clean loss is
@@ -339,11 +332,11 @@ class ASASRec(SASRec):
     zero = self._zero_delta(batch)
     input_zero, output_zero = self._gamma_uses(zero)
     with tf.GradientTape() as tape:
-      tape.watch(self._watched(zero))
+      tape.watch(adversarial.watched(zero))
       clean = self._gamma_loss(
           self.sequence_loss(batch, training=training, input_delta=input_zero,
                              output_delta=output_zero), batch)
-    return self._perturbation(zero, tape.gradient(clean, self._watched(zero)))
+    return self._perturbation(zero, tape.gradient(clean, adversarial.watched(zero)))
 
   def train_step(self, data):
     if self.adv_gamma == "shared":
@@ -373,12 +366,12 @@ class ASASRec(SASRec):
     zero = self._zero_delta(data)
     input_zero, output_zero = self._gamma_uses(zero)
     with tf.GradientTape() as tape:
-      tape.watch(self._watched(zero))
+      tape.watch(adversarial.watched(zero))
       clean = self.sequence_loss(data, training=True, input_delta=input_zero,
                                  output_delta=output_zero)
       scaled = self.optimizer.scale_loss(self.regularised(clean))
     *clean_grads, gamma = tape.gradient(scaled,
-                                        variables + [self._watched(zero)])
+                                        variables + [adversarial.watched(zero)])
     input_delta, output_delta = self._deltas(self._perturbation(zero, gamma))
     with tf.GradientTape() as tape:
       adv = self.sequence_loss(data, training=True, input_delta=input_delta,
@@ -397,11 +390,11 @@ class ASASRec(SASRec):
     with tf.GradientTape() as tape:
       hidden = self(data["inputs"], training=True)
       with tf.GradientTape() as inner:
-        inner.watch(self._watched(zero))
+        inner.watch(adversarial.watched(zero))
         clean = self.output_loss(hidden, data, zero)
         gamma_loss = self._gamma_loss(clean, data)
       delta = self._perturbation(
-          zero, inner.gradient(gamma_loss, self._watched(zero)))
+          zero, inner.gradient(gamma_loss, adversarial.watched(zero)))
       adv = self.output_loss(hidden, data, delta)
       loss = self.regularised(clean + self.adv_reg * adv)
       scaled = self.optimizer.scale_loss(loss)

@@ -7,8 +7,8 @@ from typing import Optional, Union
 
 import keras
 
-from asasrec_tf.choices import (MODELS, OPTIMIZERS, PAIRWISE,  # noqa: F401
-                                SEQUENTIAL)
+from asasrec_tf.choices import (GBCE_NEGATIVES, GBCE_T,  # noqa: F401
+                                MODELS, OPTIMIZERS, PAIRWISE, SEQUENTIAL)
 from asasrec_tf.data.dataset import SequenceDataset
 from asasrec_tf.data.sampler import PairSampler, TrainingSampler
 from asasrec_tf.errors import UserError
@@ -89,7 +89,7 @@ def build(name: str, data: SequenceDataset, maxlen: int, hidden_units: int = 64,
           adv_norm: str = "row", mixed_precision: str = "none",
           adv_gamma: str = "clean", adv_gamma_uses: str = "all",
           adv_passes: str = "two", adam_epsilon: float = 1e-8,
-          block: str = "kang205", loss: str = "bce", gbce_t: float = 0.75,
+          block: str = "kang205", loss: str = "bce", gbce_t: float = GBCE_T,
           optimizer: str = "adam") -> Union[SASRec, BPRMF, MostPop]:
   """A compiled, built model (or MostPop, which needs no training).
 
@@ -106,7 +106,7 @@ def build(name: str, data: SequenceDataset, maxlen: int, hidden_units: int = 64,
       "kang205", "bce", "adam"):
     raise UserError(f"--block, --loss and --optimizer apply to sasrec and "
                     f"asasrec, not --model={name}")
-  if gbce_t != 0.75 and loss != "gbce":
+  if gbce_t != GBCE_T and loss != "gbce":
     raise UserError("--gbce_t applies to --loss=gbce only")
   if optimizer not in OPTIMIZERS:
     raise UserError(f"--optimizer must be one of {', '.join(OPTIMIZERS)}")
@@ -159,11 +159,6 @@ def resolved_lr(name: str, lr: Optional[float]) -> Optional[float]:
   if name == "mostpop":
     return None
   return DEFAULT_LR[name] if lr is None else lr
-
-
-# gSASRec's k, the negatives per target of --loss=gbce (Petrov & Macdonald,
-# RecSys 2023, train with 256).
-GBCE_NEGATIVES = 256
 
 
 def train_negatives(loss: str, value: Optional[int]) -> int:
