@@ -1,5 +1,7 @@
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from asasrec_tf.data import preprocess, readers
 from asasrec_tf.errors import UserError
@@ -68,3 +70,46 @@ def test_filter_that_removes_everything_is_an_error():
 def test_unknown_split():
   with pytest.raises(UserError, match="--split"):
     preprocess.preprocess(inter([1], [1]), "t", "random")
+
+
+def reference(users, items, times, split, min_item):
+  """The rules of preprocess() written out user by user (module docstring)."""
+  rows = list(zip(users.tolist(), items.tolist(),
+                  times.tolist() if times is not None else [0] * len(users),
+                  range(len(users))))
+  if min_item:
+    count = {}
+    for _, i, _, _ in rows:
+      count[i] = count.get(i, 0) + 1
+    rows = [r for r in rows if count[r[1]] >= min_item]
+  item_ids = sorted({r[1] for r in rows})
+  index = {v: k + 1 for k, v in enumerate(item_ids)}
+  out = {}
+  for u in sorted({r[0] for r in rows}):
+    seq = [index[r[1]] for r in sorted((r for r in rows if r[0] == u),
+                                       key=lambda r: (r[2], r[3]))]
+    held = (2 if len(seq) >= 3 else 0) if split == "loo_valid" else 1
+    out[u] = (seq[:len(seq) - held], seq[len(seq) - held:])
+  return item_ids, out
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 6), st.integers(0, 9),
+                          st.integers(0, 3)), min_size=1, max_size=40),
+       st.sampled_from(["loo", "loo_valid"]), st.booleans(),
+       st.sampled_from([0, 2]))
+def test_matches_a_user_by_user_reference(rows, split, timed, min_item):
+  users, items, times = (np.array(c) for c in zip(*rows))
+  times = times.astype(float) if timed else None
+  item_ids, want = reference(users, items, times, split, min_item)
+  if not want:
+    return  # every item filtered out: the error case has its own test
+  data = preprocess.preprocess(readers.Interactions(users, items, times), "t",
+                               split, min_item_interactions=min_item)
+  np.testing.assert_array_equal(data.item_ids[1:], item_ids)
+  np.testing.assert_array_equal(data.user_ids, sorted(want))
+  for k, u in enumerate(sorted(want)):
+    train, held = want[u]
+    np.testing.assert_array_equal(data.train_sequence(k), train)
+    got_held = [x for x in (data.valid_items[k], data.test_items[k]) if x]
+    assert got_held == held
