@@ -71,14 +71,18 @@ class TrainingSampler:
       raise UserError(f"{data.name}: no user has "
                       f"{'a training item' if target_first_item else 'two training items'}"
                       ", so there is nothing to train on")
-    window = tail_matrix(data.train_offsets, data.train_items, self.users,
-                         maxlen + 1)
-    self.inputs = np.ascontiguousarray(window[:, :-1])
-    positives = window[:, 1:]
-    if not target_first_item:
-      positives = np.where(self.inputs > 0, positives, 0)
-    self.positives = np.ascontiguousarray(positives)
+    # One [users, maxlen + 1] window per user: a batch's inputs and
+    # positives are its two shifted views, cut per batch (two stored copies
+    # held 0.8 GB at 2M users, maxlen 50).
+    self.windows = tail_matrix(data.train_offsets, data.train_items,
+                               self.users, maxlen + 1)
     self.keys = _negative_keys(data)
+    # Real targets per user: the positives' nonzero entries (without the
+    # first item, those whose input is an item: left padding puts one after
+    # every item).
+    self._targets = np.count_nonzero(
+        self.windows[:, 1:] if target_first_item else self.windows[:, :-1],
+        axis=1)
 
   @property
   def num_users(self) -> int:
@@ -92,51 +96,77 @@ class TrainingSampler:
     """The epoch's examples, shuffled: int32 ``users`` [n] and ``inputs``,
     ``positives``, ``negatives`` [n, maxlen] (or [n, maxlen, k]): what
     dataset() batches."""
+    batches = list(self._batches(epoch))
+    return {key: np.concatenate([b[key] for b in batches])
+            for key in batches[0]}
+
+  def _batches(self, epoch: int):
+    """Yields the epoch's batches as dicts of int32 numpy arrays."""
     perm, negatives_at = self._epoch(epoch)
-    starts = range(0, len(perm), self.batch_size)
-    return {"users": self.users[perm].astype(np.int32),
-            "inputs": self.inputs[perm], "positives": self.positives[perm],
-            "negatives": np.concatenate([negatives_at(s) for s in starts])}
+    for start in range(0, len(perm), self.batch_size):
+      rows = perm[start:start + self.batch_size]
+      inputs, positives = self._examples(rows)
+      yield {"users": self.users[rows].astype(np.int32), "inputs": inputs,
+             "positives": positives,
+             "negatives": negatives_at(start, rows, positives > 0)}
+
+  def _examples(self, rows: np.ndarray):
+    """([len(rows), maxlen] inputs, positives) of the windows ``rows``."""
+    window = self.windows[rows]
+    inputs, positives = window[:, :-1], window[:, 1:]
+    if not self.target_first_item:
+      positives = np.where(inputs > 0, positives, 0).astype(np.int32)
+    return np.ascontiguousarray(inputs), np.ascontiguousarray(positives)
 
   def _epoch(self, epoch: int):
     """(perm [n], negatives_at): the epoch's order of users, and a function
-    of a batch's first row giving that batch's negatives. One negative per
-    target is drawn for the whole epoch at once (so that the draws do not
-    depend on the batching); inputs and positives are sliced batch by
-    batch."""
+    of a batch's first position, rows and real targets (positives > 0)
+    giving that batch's negatives.
+
+    One negative per target is drawn for the whole epoch at once, right
+    after the permutation (so that the draws do not depend on the batching),
+    and kept flat, at real targets only; several are drawn batch by batch.
+    """
     rng = np.random.default_rng([self.seed, epoch])
     perm = rng.permutation(self.num_users)
     if self.length_buckets:
       perm = self._bucketed(rng, perm)
     if self.num_negatives > 1:
-      def negatives_at(start):
-        rows = perm[start:start + self.batch_size]
+      def negatives_at(start, rows, real):
         return self._negatives(np.random.default_rng([self.seed, epoch, start]),
-                               rows)
+                               rows, real)
       return perm, negatives_at
-    negatives = self._negatives(rng, perm)
-    return perm, lambda start: negatives[start:start + self.batch_size]
+    counts = self._targets[perm]
+    draws = sample_excluding(rng, self.keys, np.repeat(self.users[perm], counts),
+                             self.num_items)
+    ends = np.cumsum(counts)
 
-  def _negatives(self, rng: np.random.Generator, rows: np.ndarray):
-    """[len(rows), maxlen] (or [..., k]) negatives of the windows ``rows``
-    index: items outside each user's training history at real targets, 0 at
-    padding."""
-    real = self.positives[rows] > 0
-    users = np.broadcast_to(self.users[rows][:, None], real.shape)[real]
-    shape = real.shape
-    if self.num_negatives > 1:
-      users = np.repeat(users, self.num_negatives)
-      shape = shape + (self.num_negatives,)
+    def negatives_at(start, rows, real):
+      first = ends[start - 1] if start else 0
+      return self._place(real, draws[first:ends[start + len(rows) - 1]])
+    return perm, negatives_at
+
+  def _place(self, real: np.ndarray, draws: np.ndarray) -> np.ndarray:
+    """``draws`` (k per real target, in row-major order) laid out as
+    negatives [n, maxlen] (or [..., k]) of a batch whose real targets are
+    ``real`` [n, maxlen], 0 at padding."""
+    shape = real.shape + ((self.num_negatives,) if self.num_negatives > 1
+                          else ())
     negatives = np.zeros(shape, np.int32)
-    negatives[real] = sample_excluding(rng, self.keys, users,
-                                       self.num_items).reshape(
-                                           (-1,) + shape[2:])
+    negatives[real] = draws.reshape((-1,) + shape[2:])
     return negatives
+
+  def _negatives(self, rng: np.random.Generator, rows: np.ndarray,
+                 real: np.ndarray):
+    """Negatives of the windows ``rows`` (see _place): items outside each
+    user's training history, k per real target."""
+    users = np.repeat(self.users[rows], self._targets[rows])
+    return self._place(real, sample_excluding(
+        rng, self.keys, np.repeat(users, self.num_negatives), self.num_items))
 
   def _bucketed(self, rng: np.random.Generator, perm: np.ndarray):
     """``perm`` reordered into batches of similar window lengths."""
-    lengths = np.count_nonzero(self.positives[perm], axis=1)
-    ordered = perm[np.argsort(lengths, kind="stable")]
+    ordered = perm[np.argsort(self._targets[perm], kind="stable")]
     full = len(ordered) // self.batch_size * self.batch_size
     batches = ordered[:full].reshape(-1, self.batch_size)
     return np.concatenate([batches[rng.permutation(len(batches))].ravel(),
@@ -146,19 +176,12 @@ class TrainingSampler:
     """The epoch as batches of dicts of int32 tensors (see epoch_arrays),
     sliced from the sampler's arrays one batch at a time: no copy of the
     whole epoch is made for TensorFlow."""
-    perm, negatives_at = self._epoch(epoch)
-
-    def batches():
-      for start in range(0, len(perm), self.batch_size):
-        rows = perm[start:start + self.batch_size]
-        yield {"users": self.users[rows].astype(np.int32),
-               "inputs": self.inputs[rows], "positives": self.positives[rows],
-               "negatives": negatives_at(start)}
-
     window = tf.TensorSpec([None, self.maxlen], tf.int32)
-    ds = tf.data.Dataset.from_generator(batches, output_signature={
-        "users": tf.TensorSpec([None], tf.int32), "inputs": window,
-        "positives": window, "negatives": self._negatives_spec(self.maxlen)})
+    spec = {"users": tf.TensorSpec([None], tf.int32), "inputs": window,
+            "positives": window,
+            "negatives": self._negatives_spec(self.maxlen)}
+    ds = tf.data.Dataset.from_generator(lambda: self._batches(epoch),
+                                        output_signature=spec)
     if self.length_buckets:
       ds = ds.map(_trim_padding_columns)
     return _pipeline(ds)

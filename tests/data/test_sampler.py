@@ -247,13 +247,14 @@ def test_one_negative_per_target_is_the_whole_epochs_draw(tiny_dataset):
     sampler = TrainingSampler(tiny_dataset, 3, batch_size, seed=7)
     rng = np.random.default_rng([7, 2])
     perm = rng.permutation(sampler.num_users)
-    real = (sampler.positives > 0)[perm]
-    users = np.broadcast_to(sampler.users[perm][:, None], real.shape)
+    got = sampler.epoch_arrays(2)
+    np.testing.assert_array_equal(got["users"], sampler.users[perm])
+    real = got["positives"] > 0
+    users = np.broadcast_to(got["users"][:, None], real.shape)
     expected = np.zeros(real.shape, np.int32)
     expected[real] = sample_excluding(rng, sampler.keys, users[real],
                                       tiny_dataset.num_items)
-    np.testing.assert_array_equal(sampler.epoch_arrays(2)["negatives"],
-                                  expected)
+    np.testing.assert_array_equal(got["negatives"], expected)
 
 
 def test_more_negatives_than_items_are_refused(tiny_dataset):
