@@ -73,13 +73,16 @@ def test_the_scale_table_reports_growth_against_10k_items(monkeypatch):
   rows += [{"case": "scale-users", "users": 2_000_000, "build_s": 3.0,
             "epoch_batches_s": 20.0, "batches": 15625, "peak_rss_mb": 2400},
            {"case": "scale-eval", "items": 3_000_000, "users": 2000,
-            "batch": 21, "eval_s": 60.0, "peak_rss_mb": 2900}]
+            "batch": 21, "eval_s": 60.0, "peak_rss_mb": 2000,
+            "model_rss_mb": 1400, "build_peak_rss_mb": 2800}]
   text = bench.scale_table(rows)
   # 100 ms / 40 ms = 2.50x; 150 / 60 = 2.50x; sizes not measured say so
   assert "| 1,000,000 | 100.0 (2.50x) | 100.0 (2.50x) | 150.0 (2.50x) | 250 |" \
       in text
   assert "| 100,000 | — | — | — | — |" in text
   assert "| 2,000,000 | 3.00 | 20.0 | 2400 |" in text
-  assert "in batches of 21 users; peak RSS 2900 MB" in text
+  assert ("in batches of 21 users; peak RSS while ranking 2000 MB, 1400 MB "
+          "before it with the model built (its initialisation peaked at "
+          "2800 MB)") in text
   assert bench.output_path(False, scale=True) == "results/bench_scale.md"
   assert len(bench.scale_cases()) == 4 * 3 + 3 + 2
