@@ -66,8 +66,8 @@ AUTHORS_STEP=(--adv_target=output --adv_passes=one)
 # ABLATION: name, model, flags. Each switches one difference from the
 # authors' set-up, starting from the same checkpoint as the main group:
 # the form of the step (ASASRec only; (a)-(c)) and, for both arms so that
-# the gain can be measured, the sampler, the optimizer state at the switch
-# and Adam's epsilon.
+# the gain can be measured, the sampler, the optimizer state at the switch,
+# Adam's epsilon, the loss's form and the row-sparse Adam of large catalogs.
 ABLATION_RUNS=(
   "asasrec-authors-two-passes|asasrec|--adv_target=output"
   "asasrec-authors-gamma-target|asasrec|--adv_target=output --adv_passes=one --adv_gamma_uses=target"
@@ -80,6 +80,8 @@ ABLATION_RUNS=(
   "asasrec-authors-keras-eps|asasrec|--adv_target=output --adv_passes=one --adam_epsilon=1e-7"
   "sasrec-loss-authors|sasrec|--loss=bce_authors"
   "asasrec-authors-loss-authors|asasrec|--adv_target=output --adv_passes=one --loss=bce_authors"
+  "sasrec-lazy-adam|sasrec|--optimizer=lazy_adam"
+  "asasrec-authors-lazy-adam|asasrec|--adv_target=output --adv_passes=one --optimizer=lazy_adam"
 )
 
 # ABLATION GROUPS: name, flags. A difference that must hold from the first

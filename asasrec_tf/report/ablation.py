@@ -76,6 +76,10 @@ ROWS = (
         "both arms use -log(sigmoid(x) + 1e-24) - log(1 - sigmoid(x) + "
         "1e-24), flat once a negative's logit passes about 17, instead of "
         "softplus", "ablation-sasrec-loss-authors"),
+    Row("ablation-asasrec-authors-lazy-adam", "Adam: row-sparse (lazy)",
+        "both arms update the moments and weights of the rows a batch "
+        "touches only (`--optimizer=lazy_adam`, for large catalogs), not "
+        "every row at every step as TF1's Adam", "ablation-sasrec-lazy-adam"),
     Row("ablation-block-authors-asasrec-authors", "block: the authors'",
         "both arms use the authors' block (keys and values layer-normed, a "
         "layer norm closing each feed-forward) and continue a pre-run of "

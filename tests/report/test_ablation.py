@@ -99,3 +99,20 @@ def test_no_ablation_runs_no_file(tmp_path):
   make_run(tmp_path, "video-paper-asasrec-authors", {"ndcg@100": [0.2, 0.18]},
            model="asasrec")
   assert ablation.markdown(runs.load_runs(str(tmp_path))) == ""
+
+
+def test_every_ablation_run_of_run_all_has_a_row_and_back():
+  """The names run_all.sh gives its ablation runs are those the report
+  reads: a run without a row would be made and never reported."""
+  import pathlib
+  import re
+  script = (pathlib.Path(__file__).parents[2] / "run_all.sh").read_text()
+  def entries(array):
+    body = re.search(array + r"=\(\n(.*?)\n\)", script, re.S).group(1)
+    return [line.strip().strip('"').split("|")[0] for line in body.splitlines()]
+  made = {"ablation-" + name for name in entries("ABLATION_RUNS")}
+  for group in entries("ABLATION_GROUPS"):
+    made |= {f"ablation-{group}-sasrec", f"ablation-{group}-asasrec-authors"}
+  reported = {r.run for r in ablation.ROWS} | {r.plain for r in ablation.ROWS}
+  assert made == {r for r in reported if r.startswith("ablation-")}
+  assert "ablation-sasrec-lazy-adam" in made
