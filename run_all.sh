@@ -8,6 +8,8 @@
 #   ./run_all.sh --datasets=video --ablation       # ... and the ablation runs
 #   ./run_all.sh --quick --datasets=video          # smoke run, minutes
 #   ./run_all.sh --datasets=video --seed=1         # the same schedule, seed 1
+#   ./run_all.sh --datasets=video --protocols=clean --models=sasrec,asasrec-authors --loss=ce
+#   ./run_all.sh --datasets=video --models=sasrec,asasrec-authors --sensitivity
 #
 # For each dataset and each protocol -- "paper" (split loo, full ranking,
 # epoch selected on the test set, as the authors' code did) and "clean"
@@ -22,7 +24,12 @@
 #   <dataset>-<protocol>-asasrec-authors  ... with it: the authors' step
 # With --seed=N (N > 0) every name gets -seedN after the protocol
 # (<dataset>-<protocol>-seedN-sasrec-pre, ...) and every run that seed;
-# seed 0 (the default) keeps the names above.
+# seed 0 (the default) keeps the names above. With --loss=gbce or ce (SASRec
+# models only) every SASRec and ASASRec run trains with that loss and the
+# names get -loss-NAME after the protocol (and seed): <dataset>-clean-loss-ce-
+# sasrec-pre, ... With --sensitivity, the authors' step also continues the
+# same checkpoint for every eps x lambda of SENS_EPS x SENS_REG other than
+# the flagfiles' (0.5, 1), as <prefix>-sens-epsE-regL-asasrec-authors.
 # Every continuation starts from its -pre run's last checkpoint -- weights,
 # optimizer state and epoch number -- as the authors switch to ASASRec at a
 # fixed epoch (1,000) from their last checkpoint (BPR/APR with a fresh
@@ -54,6 +61,8 @@ BPR_PRE_EPOCHS=200
 BPR_EPOCHS=100
 PATIENCE=0
 SEED=0
+LOSS=bce
+SENSITIVITY=0
 OUT=""
 PYTHON="${PYTHON:-}"
 
@@ -83,6 +92,11 @@ ABLATION_RUNS=(
   "sasrec-lazy-adam|sasrec|--optimizer=lazy_adam"
   "asasrec-authors-lazy-adam|asasrec|--adv_target=output --adv_passes=one --optimizer=lazy_adam"
 )
+
+# The sensitivity grid (issue 23): eps and lambda of the authors' step.
+SENS_EPS="0.05 0.1 0.5 1 2"
+SENS_REG="0.1 1"
+SENS_CENTRE="0.5|1"  # the flagfiles' values: the group's own asasrec-authors
 
 # ABLATION GROUPS: name, flags. A difference that must hold from the first
 # epoch gets a pre-run of its own (<prefix>-ablation-NAME-sasrec-pre), then
@@ -114,6 +128,10 @@ Options:
                       ABLATION_GROUPS below, e.g. block-authors)
   --seed=N            seed of weights, dropout and sampling of every run
                       (default $SEED); N > 0 adds -seedN to the run names
+  --loss=NAME         bce (default), gbce or ce for the SASRec and ASASRec
+                      runs; gbce and ce add -loss-NAME to the run names
+  --sensitivity       also the authors' step for each eps in ($SENS_EPS)
+                      and lambda in ($SENS_REG) from the same checkpoint
   --quick             2 + 2 epochs into results/quick/, for a smoke run
   --out=DIR           where runs (DIR/runs), tables and figures go
                       (default results/, or results/quick/ with --quick)
@@ -149,6 +167,8 @@ for arg in "$@"; do
     --patience=*) PATIENCE="${arg#*=}" ;;
     --out=*) OUT="${arg#*=}" ;;
     --seed=*) SEED="${arg#*=}" ;;
+    --loss=*) LOSS="${arg#*=}" ;;
+    --sensitivity) SENSITIVITY=1 ;;
     --quick) QUICK=1 ;;
     --force) FORCE=1 ;;
     -h|--help) usage; exit 0 ;;
@@ -175,6 +195,15 @@ for a in ${ABLATION_ONLY//,/ }; do
   [[ "$KNOWN_ABLATIONS" == *",$a,"* ]] ||
     { echo "run_all.sh: unknown ablation run '$a' (see --help)" >&2; exit 2; }
 done
+case "$LOSS" in
+  bce) ;;
+  gbce|ce)
+    for m in ${MODELS//,/ }; do
+      [[ "$m" == sasrec || "$m" == asasrec || "$m" == asasrec-authors ]] ||
+        { echo "run_all.sh: --loss=$LOSS trains SASRec models only; drop '$m' from --models" >&2; exit 2; }
+    done ;;
+  *) echo "run_all.sh: unknown loss '$LOSS' (expected bce, gbce or ce)" >&2; exit 2 ;;
+esac
 for d in ${DATASETS//,/ }; do
   [[ -d "flags/$d" ]] ||
     { echo "run_all.sh: unknown dataset '$d' (no flags/$d/)" >&2; exit 2; }
@@ -199,10 +228,16 @@ mkdir -p "$RUNS"
 has_model() { [[ ",$MODELS," == *",$1,"* ]]; }
 
 # The prefix of a (dataset, protocol)'s run names: <dataset>-<protocol>,
-# and -seedN for a seed other than 0.
+# then -seedN for a seed other than 0 and -loss-NAME for a loss other than
+# bce.
 prefix_of() {
-  if (( SEED )); then echo "$1-$2-seed$SEED"; else echo "$1-$2"; fi
+  local p="$1-$2"
+  if (( SEED )); then p+="-seed$SEED"; fi
+  if [[ "$LOSS" != bce ]]; then p+="-loss-$LOSS"; fi
+  echo "$p"
 }
+LOSS_FLAGS=()
+if [[ "$LOSS" != bce ]]; then LOSS_FLAGS=(--loss="$LOSS"); fi
 
 protocol_flags() {
   case "$1" in
@@ -254,15 +289,17 @@ group() {
   local wanted=0 m
   for m in "$base" "$@"; do has_model "$m" && wanted=1; done
   (( wanted )) || return 0
+  local loss=()
+  if [[ "$base" == sasrec ]]; then loss=("${LOSS_FLAGS[@]}"); fi
   run_one "$prefix-$base-pre" "$ds" "$base" "$proto" \
-      --epochs="$pre_epochs" --eval_every="$EVAL"
+      --epochs="$pre_epochs" --eval_every="$EVAL" "${loss[@]}"
   if ! finished "$RUNS/$prefix-$base-pre"; then
     echo "    skipping the continuations of $prefix-$base-pre: it did not finish" >&2
     for m in "$base" "$@"; do has_model "$m" && FAILED+=("$prefix-$m"); done
     return 0
   fi
   local cont=(--init_checkpoint="$RUNS/$prefix-$base-pre" --epochs="$epochs"
-              --eval_every="$EVAL" --patience="$PATIENCE")
+              --eval_every="$EVAL" --patience="$PATIENCE" "${loss[@]}")
   # He et al.'s APR restores only the embeddings of the trained BPR
   # (a fresh Adagrad); the authors' ASASRec restores everything.
   if [[ "$base" == bpr ]]; then cont+=(--init_optimizer=false); fi
@@ -273,6 +310,16 @@ group() {
       *) run_one "$prefix-$m" "$ds" "$m" "$proto" "${cont[@]}" ;;
     esac
   done
+  if (( SENSITIVITY )) && [[ "$base" == sasrec ]]; then
+    local eps reg
+    for eps in $SENS_EPS; do
+      for reg in $SENS_REG; do
+        [[ "$eps|$reg" == "$SENS_CENTRE" ]] && continue
+        run_one "$prefix-sens-eps$eps-reg$reg-asasrec-authors" "$ds" asasrec \
+            "$proto" "${cont[@]}" "${AUTHORS_STEP[@]}" --adv_eps="$eps" --adv_reg="$reg"
+      done
+    done
+  fi
   if (( ABLATION )) && [[ "$base" == sasrec ]]; then
     local entry name model extra
     for entry in "${ABLATION_RUNS[@]}"; do
@@ -317,7 +364,8 @@ if (( QUICK )); then
 fi
 echo "run_all: datasets $DATASETS; models $MODELS; protocols $PROTOCOLS;" \
      "SASRec epochs $PRE_EPOCHS + $EPOCHS, BPR $BPR_PRE_EPOCHS + $BPR_EPOCHS;" \
-     "ablation $ABLATION; seed $SEED; data $DATA_DIR; runs in $RUNS"
+     "ablation $ABLATION; seed $SEED; loss $LOSS; sensitivity $SENSITIVITY;" \
+     "data $DATA_DIR; runs in $RUNS"
 for ds in ${DATASETS//,/ }; do
   echo "== $ds"
   if ! check=$("$PYTHON" -m asasrec_tf.data --dataset="$ds" --data_dir="$DATA_DIR" \
@@ -338,6 +386,7 @@ echo "== robustness"
 for dir in "$RUNS"/*-sasrec "$RUNS"/*-asasrec "$RUNS"/*-asasrec-authors; do
   finished "$dir" || continue
   name=$(basename "$dir")
+  [[ "$name" == *-sens-* ]] && continue  # the grid's runs: gains only
   ds_ok=0
   for ds in ${DATASETS//,/ }; do
     [[ "$name" == "$ds-paper-"* || "$name" == "$ds-clean-"* ]] && ds_ok=1

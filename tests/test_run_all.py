@@ -27,6 +27,8 @@ def _run_all(*args, timeout=600):
     ("--epochs=ten", "'ten' is not a number"),
     ("--seed=-1", "'-1' is not a number"),
     ("--ablation_runs=block-authors,nope", "unknown ablation run 'nope'"),
+    ("--loss=focal", "unknown loss 'focal'"),
+    ("--loss=ce", "--loss=ce trains SASRec models only; drop 'mostpop'"),
 ])
 def test_bad_arguments_exit_2(arg, message):
   out = _run_all(arg)
@@ -37,7 +39,8 @@ def test_help_lists_the_options():
   out = _run_all("--help")
   assert out.returncode == 0
   for option in ("--datasets", "--models", "--data_dir", "--quick", "--force",
-                 "--ablation", "--pre_epochs", "--bpr_pre_epochs", "--seed"):
+                 "--ablation", "--pre_epochs", "--bpr_pre_epochs", "--seed",
+                 "--loss", "--sensitivity"):
     assert option in out.stdout
 
 
@@ -77,6 +80,52 @@ def test_seed_names_every_run_and_passes_the_seed(tmp_path):
   # the continuations start from this seed's own -pre run
   pre = f"--init_checkpoint={tmp_path / 'out' / 'runs'}/synthetic-paper-seed2-sasrec-pre"
   assert all(pre in m for m in mains[2:])
+
+
+def _mains(tmp_path, *args):
+  """run_all.sh's main commands under the fake Python, as argument lists."""
+  fake, log = _fake_python(tmp_path)
+  out = subprocess.run(
+      ["bash", os.path.join(REPO, "run_all.sh"), "--datasets=synthetic",
+       "--protocols=paper", *args, f"--out={tmp_path / 'out'}"],
+      capture_output=True, text=True, cwd=REPO, timeout=60,
+      env={**os.environ, "PYTHON": str(fake)})
+  assert out.returncode == 0, out.stdout + out.stderr
+  return [line.split() for line in log.read_text().splitlines()
+          if line.startswith("-m asasrec_tf.main")]
+
+
+def _name(main):
+  return next(a for a in main if a.startswith("--run_name="))[11:]
+
+
+def test_a_loss_names_the_group_and_reaches_every_run(tmp_path):
+  mains = _mains(tmp_path, "--models=sasrec,asasrec-authors", "--seed=1",
+                 "--loss=gbce")
+  p = "synthetic-paper-seed1-loss-gbce-"
+  assert [_name(m) for m in mains] == [p + "sasrec-pre", p + "sasrec",
+                                       p + "asasrec-authors"]
+  assert all("--loss=gbce" in m for m in mains)
+  runs = tmp_path / "out" / "runs"
+  assert all(f"--init_checkpoint={runs}/{p}sasrec-pre" in m for m in mains[1:])
+
+
+def test_sensitivity_runs_the_grid_but_its_centre_from_the_same_start(
+    tmp_path):
+  mains = _mains(tmp_path, "--models=sasrec,asasrec-authors", "--sensitivity")
+  names = [_name(m) for m in mains]
+  p = "synthetic-paper-"
+  # 5 eps x 2 lambda = 10 points; (0.5, 1) is the group's asasrec-authors
+  grid = [m for m in mains if "-sens-" in _name(m)]
+  assert len(grid) == 9 and names[:3] == [p + "sasrec-pre", p + "sasrec",
+                                          p + "asasrec-authors"]
+  assert p + "sens-eps0.05-reg0.1-asasrec-authors" in names
+  assert p + "sens-eps0.5-reg1-asasrec-authors" not in names
+  start = f"--init_checkpoint={tmp_path / 'out' / 'runs'}/{p}sasrec-pre"
+  for m in grid:
+    eps, reg = _name(m).split("-")[3:5]
+    assert f"--adv_eps={eps[3:]}" in m and f"--adv_reg={reg[3:]}" in m
+    assert start in m and "--adv_passes=one" in m
 
 
 def test_chosen_ablation_runs_and_an_ablation_group(tmp_path):

@@ -12,8 +12,8 @@ from absl import flags
 
 from asasrec_tf import cli, errors
 from asasrec_tf.fileio import atomic_write_text
-from asasrec_tf.report import (ablation, figure2, paper, robustness_table,
-                               runs, switch, table2)
+from asasrec_tf.report import (ablation, beyond, figure2, paper,
+                               robustness_table, runs, switch, table2)
 
 FLAGS = flags.FLAGS
 
@@ -50,7 +50,8 @@ def main(argv):
       ("table2.md", table2.markdown(found, FLAGS.unavailable, source)),
       ("table2.csv", table2.csv_text(found, FLAGS.unavailable)),
       ("ablation.md", ablation.markdown(found, source)),
-      ("robustness.md", robustness_table.markdown(found, source))):
+      ("robustness.md", robustness_table.markdown(found, source)),
+      ("beyond.md", beyond.markdown(found, source))):
     if text:
       path = os.path.join(FLAGS.out_dir, name)
       atomic_write_text(path, paper.smoke_mark(text, name) if FLAGS.smoke
@@ -61,7 +62,9 @@ def main(argv):
     for dataset in paper.DATASETS:
       for path in (figure2.plot(found, dataset, FLAGS.out_dir, title=title),
                    switch.plot(found, dataset, FLAGS.out_dir, logs,
-                               title=title)):
+                               title=title),
+                   beyond.plot_sensitivity(found, dataset, FLAGS.out_dir,
+                                           title=title)):
         if path:
           written.append(path)
   except ImportError:

@@ -1,0 +1,82 @@
+"""results/beyond.md on hand-made runs whose numbers are worked out in the
+comments: the loss x model table and the sensitivity grid."""
+
+import os
+
+import pytest
+
+from asasrec_tf.report import beyond, runs as runs_module
+from tests.report.fake_runs import make_run
+
+
+def _pair(runs_dir, group, sasrec, asasrec, flags=None):
+  make_run(runs_dir, f"{group}-sasrec",
+           {"ndcg@100": sasrec, "ndcg@10": [v / 2 for v in sasrec]},
+           model="sasrec", selected_on="valid")
+  if asasrec is not None:
+    make_run(runs_dir, f"{group}-asasrec-authors",
+             {"ndcg@100": asasrec, "ndcg@10": [v / 2 for v in asasrec]},
+             model="asasrec", selected_on="valid", flags=flags)
+
+
+def test_the_loss_table_by_hand(tmp_path):
+  # bce, seed 0: 0.2 -> 0.25 (+25 %); seed 1: 0.25 -> 0.3 (+20 %).
+  # Per-user differences [0.1, 0, 0.05] in both: mean 0.05, sd 0.05,
+  # t = sqrt(3) with 2 df, p = 1 - t / sqrt(2 + t^2) = 1 - sqrt(3/5) = 0.2254
+  _pair(tmp_path, "video-clean", [0.2, 0.2, 0.2], [0.3, 0.2, 0.25])
+  _pair(tmp_path, "video-clean-seed1", [0.2, 0.3, 0.25], [0.3, 0.3, 0.3])
+  # ce, seed 0 only: 0.4 -> 0.4; its seed 1 has no ASASRec arm yet
+  _pair(tmp_path, "video-clean-loss-ce", [0.4, 0.4, 0.4], [0.5, 0.3, 0.4])
+  _pair(tmp_path, "video-clean-seed1-loss-ce", [0.1, 0.1, 0.1], None)
+  # the paper protocol is not this table's
+  _pair(tmp_path, "video-paper", [0.1, 0.1, 0.1], [0.9, 0.9, 0.9])
+  found = runs_module.load_runs(str(tmp_path))
+  assert beyond.loss_seeds(found, "video", "bce") == [0, 1]
+  assert beyond.loss_seeds(found, "video", "ce") == [0, 1]
+  assert beyond.loss_seeds(found, "video", "gbce") == []
+  md = beyond.loss_markdown(found)
+  rows = [line for line in md.splitlines() if line.startswith("| Video")]
+  assert len(rows) == 2
+  bce, ce = (line.split(" | ") for line in rows)
+  assert bce[2] == "0, 1" and ce[2] == "0"
+  # SASRec NDCG@10: 0.1 and 0.125 -> 0.1125 ± 0.0177
+  assert bce[3] == "0.1125 ± 0.0177"
+  # gains +25 and +20: mean 22.5, sd 3.54
+  assert bce[7] == "+22.5 ± 3.5 %" and bce[8] == "0.225, 0.225 |"
+  assert ce[7] == "+0.0 %"
+  assert "| 0.9" not in md
+
+
+def test_sensitivity_cells_come_from_the_runs_flags(tmp_path):
+  # seed 0: plain 0.2; the centre (0.5, 1) 0.25 -> +25 %; (0.1, 1) 0.22 ->
+  # +10 %; a run named oddly with eps 2, lambda 0.1: 0.1 -> -50 %
+  _pair(tmp_path, "video-paper", [0.2, 0.2], [0.25, 0.25],
+        flags={"adv_eps": 0.5, "adv_reg": 1.0})
+  make_run(tmp_path, "video-paper-sens-eps0.1-reg1-asasrec-authors",
+           {"ndcg@100": [0.22, 0.22]}, flags={"adv_eps": 0.1, "adv_reg": 1.0})
+  make_run(tmp_path, "video-paper-sens-x-asasrec-authors",
+           {"ndcg@100": [0.1, 0.1]}, flags={"adv_eps": 2.0, "adv_reg": 0.1})
+  # seed 1: plain 0.25, (0.1, 1) 0.3 -> +20 %; no centre run
+  _pair(tmp_path, "video-paper-seed1", [0.25, 0.25], None)
+  make_run(tmp_path, "video-paper-seed1-sens-eps0.1-reg1-asasrec-authors",
+           {"ndcg@100": [0.3, 0.3]}, flags={"adv_eps": 0.1, "adv_reg": 1.0})
+  # seed 2 ran no grid: it adds nothing, not even its centre
+  _pair(tmp_path, "video-paper-seed2", [0.2, 0.2], [0.4, 0.4],
+        flags={"adv_eps": 0.5, "adv_reg": 1.0})
+  found = runs_module.load_runs(str(tmp_path))
+  cells = beyond.sensitivity(found, "video")
+  assert cells[(0.5, 1.0)] == [pytest.approx(25.0)]
+  assert cells[(0.1, 1.0)] == [pytest.approx(10.0), pytest.approx(20.0)]
+  assert cells[(2.0, 0.1)] == [pytest.approx(-50.0)]
+  md = beyond.sensitivity_markdown(found)
+  # (10 + 20) / 2 = 15, sd of (10, 20) = 7.07
+  assert "| 0.1 | — | +15.0 ± 7.1 % (n=2) |" in md
+  assert "| 2 | -50.0 % (n=1) | — |" in md
+  path = beyond.plot_sensitivity(found, "video", str(tmp_path))
+  assert path and os.path.getsize(path) > 1000
+  assert beyond.plot_sensitivity(found, "ml-1m", str(tmp_path)) is None
+
+
+def test_nothing_to_report_writes_nothing(tmp_path):
+  _pair(tmp_path, "video-paper", [0.2], [0.25])
+  assert beyond.markdown(runs_module.load_runs(str(tmp_path)), "x") == ""
