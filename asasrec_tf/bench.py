@@ -65,8 +65,9 @@ def define_flags() -> None:
                   os.path.join(tempfile.gettempdir(), "asasrec_profile"),
                   "Where --profile writes its traces.")
   cli.define_flag(g, "bool", "scale", False, "Measure how cost grows with "
-                  "items, users and file size instead (about 20 minutes); "
-                  "the table goes to results/bench_scale.md.")
+                  "items, users and file size instead (about 10 minutes; "
+                  "Linux: memory is read from /proc); the table goes to "
+                  "results/bench_scale.md.")
 
 TRAIN_CASES = {
     "a": ("video", "50", 128, "Video, maxlen 50, batch 128 (kang205/pmixer)"),
