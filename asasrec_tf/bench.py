@@ -455,7 +455,8 @@ def scale_table(rows) -> str:
               f"{r['peak_rss_mb']:.0f} MB, {r['model_rss_mb']:.0f} MB "
               "before it with the model built (its initialisation peaked at "
               f"{r['build_peak_rss_mb']:.0f} MB). A training process holds Adam's "
-              "two moments besides (twice the item table, 1.5 GB here)."]
+              "two moments besides (twice the item table, "
+              f"{2 * (r['items'] + 1) * 64 * 4 / 2**30:.1f} GiB here)."]
   return "\n".join(out) + "\n"
 
 
