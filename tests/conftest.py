@@ -63,7 +63,13 @@ def finished_runs(tmp_path_factory):
 
 def pytest_collection_modifyitems(config, items):
   """Tests that need trained runs (the finished_runs fixture trains five)
-  are end-to-end: left out of the fast tier, pytest -m "not slow"."""
+  are end-to-end: left out of the fast tier, pytest -m "not slow".
+
+  The slow tests run first (in their collected order): with the workers of
+  pytest -n sharing the queue, what is left for the end is short tests, so
+  no worker waits idle for another's last two-minute run.
+  """
   for item in items:
     if "finished_runs" in getattr(item, "fixturenames", ()):
       item.add_marker(pytest.mark.slow)
+  items.sort(key=lambda item: item.get_closest_marker("slow") is None)
