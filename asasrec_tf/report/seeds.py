@@ -105,6 +105,20 @@ def gain_spread(runs: Dict[str, Run], dataset: str, protocol: str,
   return _mean_sd(gains)[1] if len(gains) > 1 else None
 
 
+def change_spread(runs: Dict[str, Run], dataset: str, protocol: str,
+                  arm: str) -> Optional[float]:
+  """Sample SD over seeds of ``arm``'s absolute NDCG@100 gain minus the
+  authors' step's (None with fewer than two seeds that ran both): how much
+  an arm's change against the authors' step moves with the seed."""
+  changes = []
+  for s in seeds_of(runs, dataset, protocol):
+    g = prefix(dataset, protocol, s)
+    a, r = gain(runs, g, arm), gain(runs, g, "asasrec-authors")
+    if a is not None and r is not None:
+      changes.append(a.absolute - r.absolute)
+  return _mean_sd(changes)[1] if len(changes) > 1 else None
+
+
 def _p(p: Optional[float]) -> str:
   if p is None:
     return "—"
