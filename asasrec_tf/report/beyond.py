@@ -60,15 +60,14 @@ def loss_markdown(runs: Dict[str, Run]) -> str:
   rows = []
   for d in paper.DATASETS:
     for loss in LOSSES:
-      found = loss_seeds(runs, d, loss)
-      groups = [loss_prefix(d, LOSS_PROTOCOL, s, loss) for s in found]
-      groups = [g for g in groups if f"{g}-{AUTHORS}" in runs]
-      if not groups:
+      found = {s: loss_prefix(d, LOSS_PROTOCOL, s, loss)
+               for s in loss_seeds(runs, d, loss)}
+      done = {s: g for s, g in found.items() if f"{g}-{AUTHORS}" in runs}
+      if not done:
         continue
+      groups = list(done.values())
       cells = [paper.DATASET_NAMES[d], LOSS_TITLES[loss],
-               ", ".join(str(s) for s in found
-                         if f"{loss_prefix(d, LOSS_PROTOCOL, s, loss)}-{AUTHORS}"
-                         in runs)]
+               ", ".join(map(str, done))]
       for metric in METRICS:
         for arm in ("sasrec", AUTHORS):
           cells.append(_cell([runs[f"{g}-{arm}"].test_metric(metric)
