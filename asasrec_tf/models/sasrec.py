@@ -336,7 +336,8 @@ class ASASRec(SASRec):
       clean = self._gamma_loss(
           self.sequence_loss(batch, training=training, input_delta=input_zero,
                              output_delta=output_zero), batch)
-    return self._perturbation(zero, tape.gradient(clean, adversarial.watched(zero)))
+    return self._perturbation(zero,
+                              tape.gradient(clean, adversarial.watched(zero)))
 
   def train_step(self, data):
     if self.adv_gamma == "shared":
