@@ -20,7 +20,7 @@ import numpy as np
 
 from asasrec_tf.evaluation import significance
 from asasrec_tf.report import paper, seeds, selection
-from asasrec_tf.report.runs import Run
+from asasrec_tf.report.runs import Run, p_text
 
 ALPHA = 0.05
 METRIC = "ndcg@100"
@@ -188,14 +188,6 @@ def group(runs: Dict[str, Run], prefix: str,
   return out
 
 
-def _p(p: Optional[float]) -> str:
-  if p is None:
-    return "—"
-  if p == 0.0:
-    return "< 1e-300"
-  return f"{p:.1e}" if p < 0.001 else f"{p:.3g}"
-
-
 def _num(x: Optional[float], fmt: str = ".4f") -> str:
   return "—" if x is None else format(x, fmt)
 
@@ -210,15 +202,15 @@ def sentence(res: Result) -> str:
   gain = (f"ASASRec {'beats' if res.gain > 0 else 'trails'} its SASRec arm "
           f"by {100 * abs(res.gain):.1f} % NDCG@100 "
           f"({'significant' if res.gain_p < ALPHA else 'not significant'}, "
-          f"p = {_p(res.gain_p)})")
+          f"p = {p_text(res.gain_p)})")
   if row.run == AUTHORS or res.shift is None:
     return gain + "."
   moved = ("raises" if res.shift > 0 else "lowers")
   effect = (f"{moved} the gain by {abs(res.shift):.4f} NDCG@100 against the "
-            f"authors' step (p = {_p(res.shift_p)})"
+            f"authors' step (p = {p_text(res.shift_p)})"
             if res.shift_p < ALPHA else
             f"leaves the gain where the authors' step has it (change "
-            f"{res.shift:+.4f}, p = {_p(res.shift_p)})")
+            f"{res.shift:+.4f}, p = {p_text(res.shift_p)})")
   text = f"{gain}; this {effect}"
   if res.seed_sd is not None:
     if abs(res.shift) < SEED_FACTOR * res.seed_sd:
@@ -230,7 +222,7 @@ def sentence(res: Result) -> str:
                f"seed SD, {res.seed_sd:.4f})")
   if res.plain_shift is not None:
     text += (f"; SASRec itself moves by {res.plain_shift:+.4f} "
-             f"(p = {_p(res.plain_shift_p)})")
+             f"(p = {p_text(res.plain_shift_p)})")
   return text + "."
 
 
@@ -305,8 +297,8 @@ def _section(runs: Dict[str, Run], dataset: str, protocol: str, seed: int,
     out.write(
         f"| {res.row.label} | {res.row.change or '—'} | "
         f"{_num(res.hr)} | {_num(res.ndcg)} | {_num(res.last_ndcg)} | "
-        f"{_num(res.plain_ndcg)} | {pct(res.gain)} | {_p(res.gain_p)} | "
+        f"{_num(res.plain_ndcg)} | {pct(res.gain)} | {p_text(res.gain_p)} | "
         f"{pct(res.short_gain)} | {pct(res.whole_gain)} | "
-        f"{_num(res.shift, '+.4f')} | {_p(res.shift_p)} | "
+        f"{_num(res.shift, '+.4f')} | {p_text(res.shift_p)} | "
         f"{sentence(res)} |\n")
   return out.getvalue()

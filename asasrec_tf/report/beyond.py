@@ -22,7 +22,7 @@ import re
 from typing import Dict, List, Optional, Tuple
 
 from asasrec_tf.report import figure2, paper, seeds
-from asasrec_tf.report.runs import Run
+from asasrec_tf.report.runs import Run, p_text
 
 LOSSES = ("bce", "gbce", "ce")
 LOSS_TITLES = {
@@ -52,7 +52,7 @@ def loss_seeds(runs: Dict[str, Run], dataset: str, loss: str,
 
 
 def _cell(values: List[float], fmt: str) -> str:
-  return seeds._pm(values, fmt) if values else "—"
+  return seeds.mean_sd_text(values, fmt) if values else "—"
 
 
 def loss_markdown(runs: Dict[str, Run]) -> str:
@@ -74,7 +74,7 @@ def loss_markdown(runs: Dict[str, Run]) -> str:
                               for g in groups], ".4f"))
       gains = [seeds.gain(runs, g, AUTHORS) for g in groups]
       cells.append(_cell([100 * g.relative for g in gains], "+.1f") + " %")
-      cells.append(", ".join(seeds._p(g.p) for g in gains))
+      cells.append(", ".join(p_text(g.p) for g in gains))
       rows.append("| " + " | ".join(cells) + " |")
   if not rows:
     return ""
@@ -133,7 +133,7 @@ def sensitivity_markdown(runs: Dict[str, Run]) -> str:
              "| ε \\ λ | " + " | ".join(f"{r:g}" for r in regs) + " |",
              "|---|" + "---|" * len(regs)]
     for e in eps:
-      row = [f"{seeds._pm(cells[(e, r)], '+.1f')} % (n={len(cells[(e, r)])})"
+      row = [f"{seeds.mean_sd_text(cells[(e, r)], '+.1f')} % (n={len(cells[(e, r)])})"
              if (e, r) in cells else "—" for r in regs]
       lines.append(f"| {e:g} | " + " | ".join(row) + " |")
     parts.append("\n".join(lines) + f"\n\n![](sensitivity_{d}.png)\n")

@@ -89,6 +89,16 @@ def compare(a: Run, b: Run, metric: str) -> significance.PairedTest:
                                                        vb))
 
 
+def p_text(p: Optional[float]) -> str:
+  """A p-value as every table prints it: three significant digits (so that
+  a star beside p < 0.05 is visibly right), scientific below 0.001."""
+  if p is None:
+    return "—"
+  if p == 0.0:
+    return "< 1e-300"      # below the smallest double the t-test returns
+  return f"{p:.1e}" if p < 0.001 else f"{p:.3g}"
+
+
 def archive(run: Run, dest_dir: str) -> str:
   """Copies what the report needs of ``run`` into ``dest_dir/<name>/``:
   results.json, robustness.json if measured, and the per-user test ranks

@@ -12,13 +12,12 @@ deviation), and each gain under the three selection rules of selection.py.
 from __future__ import annotations
 
 import dataclasses
-import io
 import re
 import statistics
 from typing import Dict, List, Optional, Tuple
 
 from asasrec_tf.report import paper, selection
-from asasrec_tf.report.runs import Run, compare
+from asasrec_tf.report.runs import Run, compare, p_text
 
 METRIC = selection.METRIC
 ARMS = ("sasrec", "asasrec", "asasrec-authors")
@@ -119,15 +118,7 @@ def change_spread(runs: Dict[str, Run], dataset: str, protocol: str,
   return _mean_sd(changes)[1] if len(changes) > 1 else None
 
 
-def _p(p: Optional[float]) -> str:
-  if p is None:
-    return "—"
-  if p == 0.0:
-    return "< 1e-300"
-  return f"{p:.1e}" if p < 0.001 else f"{p:.3g}"
-
-
-def _pm(values: List[float], fmt: str) -> str:
+def mean_sd_text(values: List[float], fmt: str) -> str:
   mean, sd = _mean_sd(values)
   return format(mean, fmt) + ("" if sd is None else
                               " ± " + format(sd, fmt.lstrip("+")))
@@ -147,14 +138,14 @@ def seeds_markdown(runs: Dict[str, Run]) -> str:
       for arm in ARMS:
         values = [runs[f"{g}-{arm}"].test_metric(METRIC) for g in groups
                   if f"{g}-{arm}" in runs]
-        cells.append(_pm(values, ".4f") + f" ({', '.join(f'{v:.4f}' for v in values)})"
+        cells.append(mean_sd_text(values, ".4f") + f" ({', '.join(f'{v:.4f}' for v in values)})"
                      if values else "—")
       for arm in ADVERSARIAL:
         for rule in ("within", "whole"):
           gains = [gain(runs, g, arm, rule) for g in groups]
           gains = [g for g in gains if g is not None]
           cells.append(
-              _pm([100 * g.relative for g in gains], "+.1f") + " % ("
+              mean_sd_text([100 * g.relative for g in gains], "+.1f") + " % ("
               + ", ".join(f"{100 * g.relative:+.1f}" for g in gains) + ")"
               if gains else "—")
       rows.append("| " + " | ".join(cells) + " |")
@@ -194,7 +185,7 @@ def selection_markdown(runs: Dict[str, Run]) -> str:
               continue
             any_rule = True
             cells.append(f"{res.sasrec:.4f} → {res.asasrec:.4f}, "
-                         f"{100 * res.relative:+.1f} % (p {_p(res.p)})")
+                         f"{100 * res.relative:+.1f} % (p {p_text(res.p)})")
           if any_rule:
             rows.append("| " + " | ".join(cells) + " |")
   if not rows:

@@ -16,7 +16,7 @@ import io
 from typing import Dict, List, Optional, Sequence
 
 from asasrec_tf.report import paper, seeds
-from asasrec_tf.report.runs import Run, compare
+from asasrec_tf.report.runs import Run, compare, p_text
 
 ALPHA = 0.05
 METRICS = {"paper": ("hr@100", "ndcg@100"),
@@ -81,14 +81,6 @@ def _ours(col: Column, model: str) -> str:
   return text
 
 
-def _p(p: Optional[float]) -> str:
-  if p is None:
-    return "—"
-  if p == 0.0:
-    return "< 1e-300"      # below the smallest double the t-test returns
-  return f"{p:.1e}" if p < 0.001 else f"{p:.3g}"
-
-
 def protocol_table(protocol: str, runs: Dict[str, Run]) -> List[Column]:
   """The columns of one protocol's table: datasets with runs, in Table 2's
   order."""
@@ -131,7 +123,7 @@ def markdown(runs: Dict[str, Run], unavailable: Sequence[str],
         w("\nBest vs second best, paired t-test p: " + "; ".join(
             f"{paper.DATASET_NAMES[c.dataset]} {c.metric.upper()} "
             f"{paper.MODEL_NAMES[c.best]} vs {paper.MODEL_NAMES[c.second]} "
-            f"{_p(c.p_value)}" for c in sig) + ".\n")
+            f"{p_text(c.p_value)}" for c in sig) + ".\n")
       w("\n")
     if protocol == "paper":
       w(missing_markdown(runs, unavailable))
@@ -187,7 +179,7 @@ def gains_markdown(runs: Dict[str, Run]) -> str:
                   if ref else "—")
         rows.append(f"| {paper.DATASET_NAMES[d]} | {protocol} | "
                     f"{paper.MODEL_NAMES[model]} | {ns:.4f} | {na:.4f} | "
-                    f"{100 * (na / ns - 1):+.1f} % | {_p(test.p)} | "
+                    f"{100 * (na / ns - 1):+.1f} % | {p_text(test.p)} | "
                     f"{theirs} |")
   if not rows:
     return ""
@@ -216,7 +208,7 @@ def claims_markdown(runs: Dict[str, Run]) -> str:
         rows.append(f"| {paper.DATASET_NAMES[d]} | {protocol} | "
                     f"{paper.MODEL_NAMES[better]} > {paper.MODEL_NAMES[worse]}"
                     f" | {test.mean_a:.4f} vs {test.mean_b:.4f} | "
-                    f"{_p(test.p)} | {verdict} |")
+                    f"{p_text(test.p)} | {verdict} |")
   if not rows:
     return ""
   return ("## The paper's claims, checked on NDCG@100\n\n"

@@ -106,12 +106,12 @@ def test_unreadable_results_name_the_file(tmp_path):
 
 
 def test_p_values_print_readably():
-  assert table2._p(None) == "—"
-  assert table2._p(0.0) == "< 1e-300"
-  assert table2._p(2.2e-6) == "2.2e-06"
-  assert table2._p(0.0412) == "0.0412"
+  assert runs.p_text(None) == "—"
+  assert runs.p_text(0.0) == "< 1e-300"
+  assert runs.p_text(2.2e-6) == "2.2e-06"
+  assert runs.p_text(0.0412) == "0.0412"
   # three significant digits, so that a star beside p < 0.05 is visibly right
-  assert table2._p(0.0498) == "0.0498" and table2._p(0.345) == "0.345"
+  assert runs.p_text(0.0498) == "0.0498" and runs.p_text(0.345) == "0.345"
 
 
 def test_the_archive_keeps_ranks_and_rebuilds_the_same_tables(tmp_path):
