@@ -30,6 +30,9 @@
 # sasrec-pre, ... With --sensitivity, the authors' step also continues the
 # same checkpoint for every eps x lambda of SENS_EPS x SENS_REG other than
 # the flagfiles' (0.5, 1), as <prefix>-sens-epsE-regL-asasrec-authors.
+# With --bpr_pre_epochs=N other than 200 the BPR group's names get -bprN
+# after the prefix (<dataset>-paper-bpr1000-bpr-pre, -bpr, -apr: the
+# paper's 1,000 BPR epochs), beside the 200-epoch group of Table 2.
 # Every continuation starts from its -pre run's last checkpoint -- weights,
 # optimizer state and epoch number -- as the authors switch to ASASRec at a
 # fixed epoch (1,000) from their last checkpoint (BPR/APR with a fresh
@@ -58,6 +61,7 @@ ABLATION_ONLY=""
 PRE_EPOCHS=1000
 EPOCHS=300
 BPR_PRE_EPOCHS=200
+BPR_TABLE2_PRE_EPOCHS=200  # Table 2's BPR group; another length gets -bprN
 BPR_EPOCHS=100
 PATIENCE=0
 SEED=0
@@ -119,7 +123,8 @@ Options:
   --epochs=N          epochs of the SASRec/ASASRec continuations (default
                       $EPOCHS)
   --bpr_pre_epochs=N  BPR epochs before APR is switched on (default
-                      $BPR_PRE_EPOCHS)
+                      $BPR_PRE_EPOCHS; another N adds -bprN to the BPR
+                      group's names)
   --bpr_epochs=N      epochs of the BPR/APR continuations (default $BPR_EPOCHS)
   --patience=N        stop a continuation after N evaluations without
                       improvement (default $PATIENCE: never stop early)
@@ -216,6 +221,10 @@ if [[ -z "$DATA_DIR" ]]; then
   DATA_DIR="${ASASREC_DATA_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/asasrec_tf/raw}"
 fi
 
+BPR_PRE_EPOCHS=$((10#$BPR_PRE_EPOCHS))  # 0200 is 200, not octal
+BPR_TAG=""
+if (( BPR_PRE_EPOCHS != BPR_TABLE2_PRE_EPOCHS )); then BPR_TAG="-bpr$BPR_PRE_EPOCHS"; fi
+
 EVAL=10
 if (( QUICK )); then
   OUT="${OUT:-results/quick}"
@@ -285,6 +294,7 @@ run_one() {
 group() {
   local ds="$1" proto="$2" base="$3" pre_epochs="$4" epochs="$5"
   local prefix; prefix=$(prefix_of "$1" "$2")
+  if [[ "$base" == bpr ]]; then prefix+="$BPR_TAG"; fi
   shift 5
   local wanted=0 m
   for m in "$base" "$@"; do has_model "$m" && wanted=1; done

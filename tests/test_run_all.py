@@ -128,6 +128,20 @@ def test_sensitivity_runs_the_grid_but_its_centre_from_the_same_start(
     assert start in m and "--adv_passes=one" in m
 
 
+@pytest.mark.parametrize("pre,tag", [("1000", "bpr1000-"), ("0200", "")])
+def test_bpr_pre_epochs_other_than_table2s_name_their_own_group(
+    tmp_path, pre, tag):
+  mains = _mains(tmp_path, "--models=bpr,apr,sasrec", "--seed=1",
+                 f"--bpr_pre_epochs={pre}")
+  p = "synthetic-paper-seed1-"
+  assert [_name(m) for m in mains] == [
+      p + tag + "bpr-pre", p + tag + "bpr", p + tag + "apr",
+      p + "sasrec-pre", p + "sasrec"]
+  assert f"--epochs={int(pre)}" in mains[0]
+  start = f"--init_checkpoint={tmp_path / 'out' / 'runs'}/{p}{tag}bpr-pre"
+  assert start in mains[1] and start in mains[2]
+
+
 def test_chosen_ablation_runs_and_an_ablation_group(tmp_path):
   fake, log = _fake_python(tmp_path)
   out = subprocess.run(

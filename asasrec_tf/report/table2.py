@@ -13,6 +13,7 @@ from __future__ import annotations
 import csv
 import dataclasses
 import io
+import re
 from typing import Dict, List, Optional, Sequence
 
 from asasrec_tf.report import paper, seeds
@@ -128,6 +129,7 @@ def markdown(runs: Dict[str, Run], unavailable: Sequence[str],
     if protocol == "paper":
       w(missing_markdown(runs, unavailable))
   w(gains_markdown(runs))
+  w(bpr_schedule_markdown(runs))
   w(seeds.seeds_markdown(runs))
   w(seeds.selection_markdown(runs))
   w(claims_markdown(runs))
@@ -187,6 +189,50 @@ def gains_markdown(runs: Dict[str, Run]) -> str:
           "| Dataset | protocol | variant | SASRec | ASASRec | our gain | "
           "p (paired t) | paper's gain |\n|---|---|---|---|---|---|---|---|\n"
           + "\n".join(rows) + "\n\n")
+
+
+def bpr_schedule_markdown(runs: Dict[str, Run]) -> str:
+  """BPR and APR after BPR trained for Table 2's epochs and for any other
+  length run_all.sh --bpr_pre_epochs ran (``<dataset>-<protocol>-bprN-*``),
+  e.g. the paper's 1,000 ('' when no other length ran)."""
+  rows = []
+  for protocol in paper.PROTOCOLS:
+    for d in paper.DATASETS:
+      tagged = sorted(
+          (int(m.group(1)), f"{d}-{protocol}-bpr{m.group(1)}")
+          for m in (re.fullmatch(rf"{re.escape(d)}-{protocol}-bpr(\d+)-apr",
+                                 name) for name in runs) if m)
+      if not tagged:
+        continue
+      for prefix in [f"{d}-{protocol}"] + [g for _, g in tagged]:
+        bpr, apr = runs.get(f"{prefix}-bpr"), runs.get(f"{prefix}-apr")
+        if not (bpr and apr):
+          continue
+        nb, na = bpr.test_metric("ndcg@100"), apr.test_metric("ndcg@100")
+        test = compare(apr, bpr, "ndcg@100")
+        ref = paper.TABLE2.get(d)
+        theirs = (f"{ref['bpr'][1]:.4f} / {ref['apr'][1]:.4f}" if ref
+                  else "—")
+        best = " / ".join(
+            f"{r.results.get('best_epoch')} of "
+            f"{r.results.get('start_epoch', 0) + r.results.get('epochs_run', 0)}"
+            for r in (bpr, apr))
+        rows.append(f"| {paper.DATASET_NAMES[d]} | {protocol} | "
+                    f"{bpr.results.get('start_epoch', 0)} | {nb:.4f} | "
+                    f"{na:.4f} | {100 * (na / nb - 1):+.1f} % | "
+                    f"{p_text(test.p)} | {best} | {theirs} |")
+  if not rows:
+    return ""
+  return ("## BPR before APR: Table 2's epochs and the paper's\n\n"
+          "Test NDCG@100 of BPR and APR continued from the same BPR "
+          "checkpoint after the given number of BPR epochs (the paper's "
+          "text says 1,000); best epoch of each arm out of the epochs it "
+          "reached (one at its last may not have converged); p: paired "
+          "t-test over users, APR vs BPR.\n\n"
+          "| Dataset | protocol | BPR epochs before the switch | BPR | APR | "
+          "APR vs BPR | p | best epoch (BPR / APR) | paper BPR / APR |\n"
+          "|---|---|---|---|---|---|---|---|---|\n" + "\n".join(rows)
+          + "\n\n")
 
 
 def claims_markdown(runs: Dict[str, Run]) -> str:

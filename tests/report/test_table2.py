@@ -166,3 +166,33 @@ def test_clean_protocol_has_its_own_table_without_the_papers_numbers(tmp_path):
   assert ("| Video | clean | ASASRec (Eq. 9) | 0.4875 | 0.5625 | +15.4 % | "
           "0.0577 |") in md
   assert "| video-clean-asasrec | 0 + 0 | 0 | no | valid |" in md
+
+
+def test_bpr_trained_longer_has_its_own_rows_beside_table2s(tmp_path):
+  # Table 2's group (200 BPR epochs) and a 1,000-epoch one on ML-1M.
+  make_run(tmp_path, "ml-1m-paper-bpr", {"ndcg@100": [0.2, 0.4, 0.3, 0.1]},
+           start_epoch=200, epochs_run=100, best_epoch=300)
+  make_run(tmp_path, "ml-1m-paper-apr", {"ndcg@100": [0.3, 0.3, 0.3, 0.15]},
+           start_epoch=200, epochs_run=100, best_epoch=220)
+  make_run(tmp_path, "ml-1m-paper-bpr1000-bpr",
+           {"ndcg@100": [0.4, 0.5, 0.4, 0.3]},
+           start_epoch=1000, epochs_run=100, best_epoch=1040)
+  make_run(tmp_path, "ml-1m-paper-bpr1000-apr",
+           {"ndcg@100": [0.2, 0.2, 0.3, 0.1]},
+           start_epoch=1000, epochs_run=100, best_epoch=1100)
+  md = table2.bpr_schedule_markdown(runs.load_runs(str(tmp_path)))
+  # 200: BPR mean 0.25, APR 0.2625, +5.0 %; p 0.789 as in the test above
+  # (the same per-user values). Paper: BPR 0.1069, APR 0.1093.
+  assert ("| MovieLens | paper | 200 | 0.2500 | 0.2625 | +5.0 % | 0.789 | "
+          "300 of 300 / 220 of 300 | 0.1069 / 0.1093 |") in md
+  # 1,000: 0.4 vs 0.2, -50.0 %; differences -0.2, -0.3, -0.1, -0.2: SD
+  # sqrt(0.02 / 3) = 0.0816, t = -0.2 / (0.0816 / 2) = -4.90, 3 df: p 0.0163.
+  assert ("| MovieLens | paper | 1000 | 0.4000 | 0.2000 | -50.0 % | "
+          "0.0163 | 1040 of 1100 / 1100 of 1100 | 0.1069 / 0.1093 |") in md
+  assert "## BPR before APR" in table2.markdown(
+      runs.load_runs(str(tmp_path)), [])
+
+
+def test_no_bpr_schedule_section_without_a_longer_group(tmp_path):
+  _video_runs(tmp_path)
+  assert table2.bpr_schedule_markdown(runs.load_runs(str(tmp_path))) == ""
