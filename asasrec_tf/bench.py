@@ -600,5 +600,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  define_flags()
-  cli.run(main, __doc__)
+  cli.run(main, __doc__, define_flags)

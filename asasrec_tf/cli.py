@@ -469,14 +469,17 @@ def _on_signal(signum, frame) -> None:
 
 
 def run(main: Callable[[List[str]], object], usage: str,
+        define_flags: Optional[Callable[[], None]] = None,
         argv: Optional[List[str]] = None) -> None:
-  """Parses flags and runs ``main(argv)`` with the behaviour described in
-  the module doc."""
+  """Defines the program's flags (``define_flags``), parses them and runs
+  ``main(argv)`` with the behaviour described in the module doc.
+
+  The flags are defined here, after the signal handlers are in place, so
+  that a Ctrl-C however early (a loaded machine can spend seconds there)
+  is the same one line and exit status as one during training.
+  """
   from absl import app
   argv = list(sys.argv if argv is None else argv)
-  if any(a in HELP_ARGS for a in argv[1:]):
-    sys.stdout.write(help_text(usage))
-    sys.exit(0)
 
   def parse(args):
     try:
@@ -506,9 +509,22 @@ def run(main: Callable[[List[str]], object], usage: str,
         raise
       stopped(_received[-1])
 
+  def define():
+    try:
+      if define_flags is not None:
+        define_flags()
+    except Terminated:
+      stopped(signal.SIGTERM)
+    except KeyboardInterrupt:
+      stopped(signal.SIGINT)
+
   previous = {s: signal.signal(s, _on_signal)
               for s in (signal.SIGINT, signal.SIGTERM)}
   try:
+    define()
+    if any(a in HELP_ARGS for a in argv[1:]):
+      sys.stdout.write(help_text(usage))
+      sys.exit(0)
     app.run(interruptible, argv=argv, flags_parser=parse)
   except SystemExit as e:
     code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)

@@ -167,5 +167,4 @@ def hparams(flag_values):
 
 
 if __name__ == "__main__":
-  define_flags()
-  cli.run(main, __doc__)
+  cli.run(main, __doc__, define_flags)

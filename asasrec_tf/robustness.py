@@ -95,5 +95,4 @@ def _headline(m: Dict[str, float]) -> str:
 
 
 if __name__ == "__main__":
-  define_flags()
-  cli.run(main, __doc__)
+  cli.run(main, __doc__, define_flags)

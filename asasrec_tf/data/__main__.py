@@ -15,5 +15,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  cli.define_data_flags()
-  cli.run(main, __doc__)
+  cli.run(main, __doc__, cli.define_data_flags)
