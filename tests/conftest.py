@@ -12,6 +12,11 @@ if os.environ.get("PYTEST_XDIST_WORKER"):
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
+try:
+  import fcntl  # noqa: E402
+except ImportError:   # Windows: each pytest worker trains its own set
+  fcntl = None
+
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SHARED_DATA = os.path.join(os.path.dirname(REPO), "shared", "data")
 
@@ -38,12 +43,12 @@ def tiny_dataset():
                                "tiny", "loo_valid")
 
 
-@pytest.fixture(scope="session")
-def finished_runs(tmp_path_factory):
-  """Short finished runs on synthetic data, one per kind of model."""
+FINISHED_MODELS = ("sasrec", "asasrec", "bpr", "apr", "mostpop")
+
+
+def _train_finished_runs(root):
   import subprocess
   import sys
-  root = tmp_path_factory.mktemp("runs")
   # Started together: most of each run is TensorFlow's start-up and
   # tracing, which the cores share better than they take turns at.
   procs = {model: subprocess.Popen(
@@ -52,13 +57,32 @@ def finished_runs(tmp_path_factory):
        "--synthetic_items=150", "--maxlen=8", "--hidden_units=16",
        "--batch_size=64", f"--results_dir={root}", f"--run_name={model}"],
       stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO)
-      for model in ("sasrec", "asasrec", "bpr", "apr", "mostpop")}
-  runs = {}
+      for model in FINISHED_MODELS}
   for model, proc in procs.items():
     _, err = proc.communicate(timeout=600)
     assert proc.returncode == 0, (model, err[-2000:])
-    runs[model] = str(root / model)
-  return runs
+
+
+@pytest.fixture(scope="session")
+def finished_runs(tmp_path_factory):
+  """Short finished runs on synthetic data, one per kind of model; shared,
+  read-only (a test that writes into one copies it first).
+
+  Under pytest -n the workers share one set: the first to need it trains it
+  while holding a lock, the others wait and reuse it (training it once per
+  worker cost each worker most of a minute)."""
+  base = tmp_path_factory.getbasetemp()
+  if os.environ.get("PYTEST_XDIST_WORKER") and fcntl is not None:
+    base = base.parent        # the directory every worker's basetemp is in
+  root = base / "finished_runs"
+  with open(base / "finished_runs.lock", "w") as lock:
+    if fcntl is not None:
+      fcntl.flock(lock, fcntl.LOCK_EX)
+    if not (root / "complete").exists():
+      root.mkdir(exist_ok=True)
+      _train_finished_runs(root)
+      (root / "complete").write_text("")
+  return {model: str(root / model) for model in FINISHED_MODELS}
 
 
 def pytest_collection_modifyitems(config, items):

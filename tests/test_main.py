@@ -2,6 +2,7 @@
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 
@@ -65,6 +66,20 @@ SMALL = ["--epochs=2", "--eval_every=1", "--synthetic_users=150", "--ks=10",
          "--batch_size=64"]
 
 
+@pytest.fixture(scope="module")
+def small_run(tmp_path_factory):
+  """A finished SMALL run named r, trained once for the tests below that
+  break a copy of it."""
+  root = tmp_path_factory.mktemp("small")
+  out = run_main(*SMALL, f"--results_dir={root}", "--run_name=r")
+  assert out.returncode == 0, out.stderr[-2000:]
+  return root / "r"
+
+
+def _copy_of(small_run, results_dir):
+  shutil.copytree(small_run, results_dir / "r")
+
+
 def test_start_says_what_runs_and_a_rerun_is_complete(tmp_path):
   first = run_main(*SMALL, f"--results_dir={tmp_path}")
   assert first.returncode == 0, first.stderr[-2000:]
@@ -85,10 +100,9 @@ def test_start_says_what_runs_and_a_rerun_is_complete(tmp_path):
   assert other.returncode == 0 and len(os.listdir(tmp_path)) == 2
 
 
-def test_restart_discards_an_unreadable_checkpoint(tmp_path):
+def test_restart_discards_an_unreadable_checkpoint(small_run, tmp_path):
   args = [*SMALL, f"--results_dir={tmp_path}", "--run_name=r"]
-  out = run_main(*args)
-  assert out.returncode == 0, out.stderr[-2000:]
+  _copy_of(small_run, tmp_path)
   os.remove(tmp_path / "r" / "results.json")
   (tmp_path / "r" / "checkpoint.json").write_text("{trunc")
   broken = run_main(*args)
@@ -100,9 +114,10 @@ def test_restart_discards_an_unreadable_checkpoint(tmp_path):
   assert json.load(open(tmp_path / "r" / "results.json"))["epochs_run"] == 2
 
 
-def test_a_truncated_checkpoint_weights_file_names_the_file(tmp_path):
-  args = [*SMALL, "--epochs=3", f"--results_dir={tmp_path}", "--run_name=r"]
-  assert run_main(*args).returncode == 0
+def test_a_truncated_checkpoint_weights_file_names_the_file(small_run,
+                                                          tmp_path):
+  args = [*SMALL, f"--results_dir={tmp_path}", "--run_name=r"]
+  _copy_of(small_run, tmp_path)
   os.remove(tmp_path / "r" / "results.json")
   ckpt = json.load(open(tmp_path / "r" / "checkpoint.json"))["weights"]
   with open(tmp_path / "r" / ckpt, "r+b") as f:
@@ -268,9 +283,10 @@ def test_a_file_size_limit_is_one_line_not_a_crash(tmp_path):
   assert os.listdir(tmp_path) == []
 
 
-def test_corrupt_checkpoint_state_and_init_weights_are_one_line(tmp_path):
+def test_corrupt_checkpoint_state_and_init_weights_are_one_line(small_run,
+                                                               tmp_path):
   args = (*SMALL, f"--results_dir={tmp_path}", "--run_name=r")
-  assert run_main(*args).returncode == 0
+  _copy_of(small_run, tmp_path)
   state = tmp_path / "r" / "checkpoint.json"
   payload = json.loads(state.read_text())
   payload["state"] = {"best": 5, "history": "x"}   # valid JSON, wrong fields

@@ -1,5 +1,6 @@
 import json
 import os
+import shutil
 import subprocess
 import sys
 
@@ -70,8 +71,9 @@ def _robustness(run_dir, *args):
       cwd=REPO, timeout=300)
 
 
-def test_robustness_of_a_finished_run(finished_runs):
-  run = finished_runs["asasrec"]
+def test_robustness_of_a_finished_run(finished_runs, tmp_path):
+  run = str(tmp_path / "asasrec")    # a copy: the shared runs stay as trained
+  shutil.copytree(finished_runs["asasrec"], run)
   out = _robustness(run, "--robust_eps=0.5,2")
   assert out.returncode == 0, out.stderr[-2000:]
   with open(os.path.join(run, "robustness.json")) as f:
