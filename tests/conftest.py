@@ -63,25 +63,32 @@ def _train_finished_runs(root):
     assert proc.returncode == 0, (model, err[-2000:])
 
 
-@pytest.fixture(scope="session")
-def finished_runs(tmp_path_factory):
-  """Short finished runs on synthetic data, one per kind of model; shared,
-  read-only (a test that writes into one copies it first).
+def built_once(tmp_path_factory, name, build):
+  """A directory ``name`` filled by ``build(path)`` once for the whole test
+  session, and returned read-only to every test that asks.
 
-  Under pytest -n the workers share one set: the first to need it trains it
-  while holding a lock, the others wait and reuse it (training it once per
-  worker cost each worker most of a minute)."""
+  Under pytest -n the workers share it: the first to need it builds it
+  while holding a lock, the others wait and reuse it (each worker building
+  its own cost each of them most of a minute of trained runs)."""
   base = tmp_path_factory.getbasetemp()
   if os.environ.get("PYTEST_XDIST_WORKER") and fcntl is not None:
     base = base.parent        # the directory every worker's basetemp is in
-  root = base / "finished_runs"
-  with open(base / "finished_runs.lock", "w") as lock:
+  root = base / name
+  with open(base / f"{name}.lock", "w") as lock:
     if fcntl is not None:
       fcntl.flock(lock, fcntl.LOCK_EX)
-    if not (root / "complete").exists():
+    if not (base / f"{name}.complete").exists():
       root.mkdir(exist_ok=True)
-      _train_finished_runs(root)
-      (root / "complete").write_text("")
+      build(root)
+      (base / f"{name}.complete").write_text("")
+  return root
+
+
+@pytest.fixture(scope="session")
+def finished_runs(tmp_path_factory):
+  """Short finished runs on synthetic data, one per kind of model; shared,
+  read-only (a test that writes into one copies it first)."""
+  root = built_once(tmp_path_factory, "finished_runs", _train_finished_runs)
   return {model: str(root / model) for model in FINISHED_MODELS}
 
 

@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from tests.conftest import REPO
+from tests.conftest import REPO, built_once
 
 # End-to-end: left out of the fast tier (pytest -m "not slow").
 pytestmark = pytest.mark.slow
@@ -60,8 +60,9 @@ def tensorboard_steps(run_dir, tag):
 
 @pytest.fixture(scope="module")
 def reference(tmp_path_factory):
-  results_dir = tmp_path_factory.mktemp("reference")
-  return run(results_dir)[0]
+  results_dir = built_once(tmp_path_factory, "reliability_reference", run)
+  with open(results_dir / "r" / "results.json") as f:
+    return json.load(f)
 
 
 def test_deterministic_runs_are_identical(reference, tmp_path):
