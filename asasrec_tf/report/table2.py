@@ -198,13 +198,14 @@ def bpr_schedule_markdown(runs: Dict[str, Run]) -> str:
   rows = []
   for protocol in paper.PROTOCOLS:
     for d in paper.DATASETS:
-      tagged = sorted(
-          (int(m.group(1)), f"{d}-{protocol}-bpr{m.group(1)}")
+      lengths = sorted(
+          int(m.group(1))
           for m in (re.fullmatch(rf"{re.escape(d)}-{protocol}-bpr(\d+)-apr",
                                  name) for name in runs) if m)
-      if not tagged:
+      if not lengths:
         continue
-      for prefix in [f"{d}-{protocol}"] + [g for _, g in tagged]:
+      for prefix in [f"{d}-{protocol}"] + [f"{d}-{protocol}-bpr{n}"
+                                           for n in lengths]:
         bpr, apr = runs.get(f"{prefix}-bpr"), runs.get(f"{prefix}-apr")
         if not (bpr and apr):
           continue
@@ -215,7 +216,7 @@ def bpr_schedule_markdown(runs: Dict[str, Run]) -> str:
                   else "—")
         best = " / ".join(
             f"{r.results.get('best_epoch')} of "
-            f"{r.results.get('start_epoch', 0) + r.results.get('epochs_run', 0)}"
+            f"{r.results.get('start_epoch', 0) + r.results['epochs_run']}"
             for r in (bpr, apr))
         rows.append(f"| {paper.DATASET_NAMES[d]} | {protocol} | "
                     f"{bpr.results.get('start_epoch', 0)} | {nb:.4f} | "
