@@ -45,6 +45,9 @@ def test_the_loss_table_by_hand(tmp_path):
   assert bce[7] == "+22.5 ± 3.5 %" and bce[8] == "0.225, 0.225 |"
   assert ce[7] == "+0.0 %"
   assert "| 0.9" not in md
+  # the published numbers are named with their setting, below the table
+  assert md.index("0.1259 for SASRec") > md.index(rows[-1])
+  assert "3,416 items; ours, the ASASRec authors' file, has 3,706" in md
 
 
 def test_sensitivity_cells_come_from_the_runs_flags(tmp_path):
