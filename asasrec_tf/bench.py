@@ -168,14 +168,13 @@ def _train_case(key: str, variant: str, quick: bool, steps: int):
   from asasrec_tf.data import loader
   from asasrec_tf.data.sampler import TrainingSampler
   from asasrec_tf.evaluation.ranking import RankingEvaluator, make_scorer
-  from asasrec_tf.training import factory
-  from asasrec_tf.training import runner
+  from asasrec_tf.training import factory, runner, sizing
 
   dataset, maxlen_flag, batch_size, _ = TRAIN_CASES[key]
   data = loader.load(dataset, data_dir=FLAGS.bench_data_dir, split="loo",
                      cache_dir=os.path.join(tempfile.gettempdir(),
                                             "asasrec_bench_cache"))
-  maxlen = factory.resolve_maxlen(maxlen_flag, data)
+  maxlen = sizing.resolve_maxlen(maxlen_flag, data)
   model_name, kwargs, passes, buckets = VARIANTS[variant]
   model = factory.build(model_name, data, maxlen, **kwargs)
   loss = kwargs.get("loss", "bce")

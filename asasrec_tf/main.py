@@ -69,18 +69,22 @@ def _maxlen_note(maxlen: int) -> str:
 def main(argv):
   if len(argv) > 1:
     raise errors.UserError(f"unexpected arguments: {' '.join(argv[1:])}")
+  from asasrec_tf.choices import SEQUENTIAL
   from asasrec_tf.evaluation import protocol
-  from asasrec_tf.training import distribution, factory, rundir
+  from asasrec_tf.training import sizing
+  # Everything that can be wrong with the flags and the data is checked
+  # before TensorFlow loads (the evaluators import it once they are sure).
   proto = cli.protocol_from_flags()
-  config = cli.train_config_from_flags()
-  factory.check_maxlen(FLAGS.maxlen)
+  sizing.check_maxlen(FLAGS.maxlen)
   data = cli.data_from_flags()
-  maxlen = factory.resolve_maxlen(FLAGS.maxlen, data)
-  if FLAGS.model in factory.SEQUENTIAL:
-    factory.check_step_memory(maxlen, FLAGS.batch_size, FLAGS.num_heads,
-                              FLAGS.num_blocks)
+  maxlen = sizing.resolve_maxlen(FLAGS.maxlen, data)
+  if FLAGS.model in SEQUENTIAL:
+    sizing.check_step_memory(maxlen, FLAGS.batch_size, FLAGS.num_heads,
+                             FLAGS.num_blocks)
   evaluators = protocol.build_evaluators(data, maxlen, proto,
                                          FLAGS.eval_batch_size, FLAGS.eval_seed)
+  from asasrec_tf.training import distribution, factory, rundir
+  config = cli.train_config_from_flags()
   sampler = factory.build_sampler(
       FLAGS.model, data, maxlen, FLAGS.batch_size, FLAGS.seed,
       FLAGS.length_buckets, FLAGS.target_first_item,

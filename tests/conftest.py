@@ -21,6 +21,17 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SHARED_DATA = os.path.join(os.path.dirname(REPO), "shared", "data")
 
 
+def without_tensorflow(tmp_path):
+  """An environment in which importing TensorFlow or Keras fails: a
+  program run in it shows that it got where it did without them."""
+  for name in ("tensorflow", "keras"):
+    (tmp_path / "blocked" / name).mkdir(parents=True)
+    (tmp_path / "blocked" / name / "__init__.py").write_text(
+        f"raise ImportError('{name} was imported')\n")
+  return {**os.environ,
+          "PYTHONPATH": os.pathsep.join([str(tmp_path / "blocked"), REPO])}
+
+
 @pytest.fixture
 def shared_data():
   """../shared/data; CI sets ASASREC_REQUIRE_SHARED_DATA=1 so that its

@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from tests.conftest import REPO
+from tests.conftest import REPO, without_tensorflow
 
 
 def program(name, *args, **kw):
@@ -231,22 +231,12 @@ def test_ctrl_c_while_tensorflow_is_imported_is_one_line(name, args,
   assert sorted(os.listdir(tmp_path)) == []
 
 
-def _without_tensorflow(tmp_path):
-  """An environment in which importing TensorFlow or Keras fails."""
-  for name in ("tensorflow", "keras"):
-    (tmp_path / "blocked" / name).mkdir(parents=True)
-    (tmp_path / "blocked" / name / "__init__.py").write_text(
-        f"raise ImportError('{name} was imported')\n")
-  return {**os.environ,
-          "PYTHONPATH": os.pathsep.join([str(tmp_path / "blocked"), REPO])}
-
-
 @pytest.mark.parametrize("name", ["asasrec_tf.main", "asasrec_tf.export",
                                   "asasrec_tf.recommend",
                                   "asasrec_tf.robustness", "asasrec_tf.report",
                                   "asasrec_tf.data", "asasrec_tf.bench"])
 def test_help_and_flag_errors_do_not_import_tensorflow(name, tmp_path):
-  env = _without_tensorflow(tmp_path)
+  env = without_tensorflow(tmp_path)
   out = program(name, "--help", env=env)
   assert out.returncode == 0, out.stderr[-2000:]
   out = program(name, "--no_such_flag", env=env)
@@ -261,7 +251,7 @@ def test_help_and_flag_errors_do_not_import_tensorflow(name, tmp_path):
     ("--gbce_t=0.5", "apply to --loss=gbce only")])
 def test_a_bad_value_is_refused_before_tensorflow_is_imported(bad, said,
                                                               tmp_path):
-  out = program("asasrec_tf.main", bad, env=_without_tensorflow(tmp_path))
+  out = program("asasrec_tf.main", bad, env=without_tensorflow(tmp_path))
   assert out.returncode == 2 and said in out.stderr, out.stderr[-2000:]
   assert "was imported" not in out.stderr
 

@@ -8,15 +8,16 @@ import sys
 
 import pytest
 
-from tests.conftest import REPO
+from tests.conftest import REPO, without_tensorflow
 
 # End-to-end: left out of the fast tier (pytest -m "not slow").
 pytestmark = pytest.mark.slow
 
 
-def run_main(*args, cwd=REPO):
+def run_main(*args, cwd=REPO, env=None):
   return subprocess.run([sys.executable, "-m", "asasrec_tf.main", *args],
-                        capture_output=True, text=True, cwd=cwd, timeout=300)
+                        capture_output=True, text=True, cwd=cwd, timeout=300,
+                        env=env)
 
 
 def test_synthetic_run_writes_results_json(tmp_path):
@@ -53,12 +54,16 @@ def test_synthetic_run_writes_results_json(tmp_path):
      "K=500 is larger than the 50"),
 ])
 def test_bad_flags_exit_2_naming_the_flag(tmp_path, args, fragment):
-  out = run_main(*args, f"--results_dir={tmp_path}", "--epochs=1"
-                 if "--epochs=-1" not in args else "--eval_every=1")
+  # refused before TensorFlow loads, but K against the catalog (the
+  # evaluator's own check)
+  env = (None if fragment.startswith("K=") else
+         without_tensorflow(tmp_path / "env"))
+  out = run_main(*args, f"--results_dir={tmp_path / 'runs'}", "--epochs=1"
+                 if "--epochs=-1" not in args else "--eval_every=1", env=env)
   assert out.returncode == 2, out.stderr[-2000:]
   assert fragment in out.stderr
   assert "Traceback" not in out.stderr
-  assert not os.listdir(tmp_path)  # nothing half-written
+  assert not os.path.exists(tmp_path / "runs")  # nothing half-written
 
 
 SMALL = ["--epochs=2", "--eval_every=1", "--synthetic_users=150", "--ks=10",
@@ -131,9 +136,11 @@ def test_nothing_to_evaluate_is_refused(tmp_path):
   data = tmp_path / "pairs.txt"
   data.write_text("".join(f"{u} {u % 7 + 1}\n{u} {u % 5 + 9}\n"
                           for u in range(40)))   # two items a user
+  # refused before TensorFlow loads (it cannot, here), as the two below
   out = run_main("--data_path", str(data), "--data_format=sasrec",
-                 f"--results_dir={tmp_path / 'runs'}", "--epochs=1")
-  assert out.returncode == 2
+                 f"--results_dir={tmp_path / 'runs'}", "--epochs=1",
+                 env=without_tensorflow(tmp_path))
+  assert out.returncode == 2, out.stderr[-2000:]
   assert "no user has a valid item to evaluate" in out.stderr
   assert not os.path.exists(tmp_path / "runs")
 
@@ -147,7 +154,8 @@ def test_a_maxlen_that_cannot_fit_is_refused(tmp_path):
   data.write_text("\n".join(lines) + "\n")
   out = run_main(f"--data_path={data}", "--data_format=sasrec",
                  "--maxlen=60000", "--batch_size=1", "--epochs=1",
-                 f"--results_dir={tmp_path / 'runs'}")
+                 f"--results_dir={tmp_path / 'runs'}",
+                 env=without_tensorflow(tmp_path))
   assert out.returncode == 2, out.stderr[-2000:]
   assert "--maxlen=60000: a training step would need about 134 GiB" in \
       out.stderr and "Traceback" not in out.stderr
@@ -168,7 +176,8 @@ def test_a_maxlen_longer_than_every_sequence_is_cut_and_said(tmp_path):
 
 
 def test_missing_data_names_both_ways_to_point_at_it(tmp_path):
-  env = {**os.environ, "ASASREC_DATA_DIR": str(tmp_path / "nowhere")}
+  env = {**without_tensorflow(tmp_path),
+         "ASASREC_DATA_DIR": str(tmp_path / "nowhere")}
   out = subprocess.run([sys.executable, "-m", "asasrec_tf.main",
                         "--dataset=video", "--download=false",
                         f"--results_dir={tmp_path}"], capture_output=True,

@@ -4,12 +4,13 @@ the epoch, validated against the split."""
 from __future__ import annotations
 
 import dataclasses
-from typing import Dict, Tuple
+from typing import TYPE_CHECKING, Dict, Tuple
 
 from asasrec_tf.data.dataset import SequenceDataset
 from asasrec_tf.errors import UserError
-from asasrec_tf.evaluation.ranking import (CANDIDATES, NEGATIVE_SAMPLING,
-                                           RankingEvaluator)
+
+if TYPE_CHECKING:   # loads TensorFlow: imported where evaluators are built
+  from asasrec_tf.evaluation.ranking import RankingEvaluator
 
 @dataclasses.dataclass(frozen=True)
 class Protocol:
@@ -60,6 +61,7 @@ def build_evaluators(data: SequenceDataset, maxlen: int, p: Protocol,
               if data.split == "loo_valid" else "users need an interaction")
       raise UserError(f"{data.name}: no user has a {t} item to evaluate "
                       f"({rule}); there would be no result to report")
+  from asasrec_tf.evaluation.ranking import RankingEvaluator
   return {t: RankingEvaluator(data, t, maxlen, p.candidates, p.num_negatives,
                               p.negative_sampling, p.ks, batch_size, seed)
           for t in targets}
