@@ -497,9 +497,11 @@ def run(main: Callable[[List[str]], object], usage: str,
     errors.fail("interrupted; a run resumes from its last checkpoint when "
                 "its command is rerun", EXIT_INTERRUPTED)
 
-  def interruptible(args):
+  def interruptible(call, *args):
+    """``call(*args)``, with a signal (or an error it caused) turned into
+    its one-line exit."""
     try:
-      return errors.exit_on_user_error(main)(args)
+      return call(*args)
     except Terminated:
       stopped(signal.SIGTERM)
     except KeyboardInterrupt:
@@ -509,23 +511,16 @@ def run(main: Callable[[List[str]], object], usage: str,
         raise
       stopped(_received[-1])
 
-  def define():
-    try:
-      if define_flags is not None:
-        define_flags()
-    except Terminated:
-      stopped(signal.SIGTERM)
-    except KeyboardInterrupt:
-      stopped(signal.SIGINT)
-
   previous = {s: signal.signal(s, _on_signal)
               for s in (signal.SIGINT, signal.SIGTERM)}
   try:
-    define()
+    if define_flags is not None:
+      interruptible(define_flags)
     if any(a in HELP_ARGS for a in argv[1:]):
       sys.stdout.write(help_text(usage))
       sys.exit(0)
-    app.run(interruptible, argv=argv, flags_parser=parse)
+    app.run(lambda args: interruptible(errors.exit_on_user_error(main), args),
+            argv=argv, flags_parser=parse)
   except SystemExit as e:
     code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
     if code:

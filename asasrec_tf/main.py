@@ -19,6 +19,7 @@ import tempfile
 from absl import flags
 
 from asasrec_tf import cli, errors
+from asasrec_tf.choices import SEQUENTIAL
 
 # Quieten TensorFlow's C++ start-up banner; must precede its import.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -69,7 +70,6 @@ def _maxlen_note(maxlen: int) -> str:
 def main(argv):
   if len(argv) > 1:
     raise errors.UserError(f"unexpected arguments: {' '.join(argv[1:])}")
-  from asasrec_tf.choices import SEQUENTIAL
   from asasrec_tf.evaluation import protocol
   from asasrec_tf.training import sizing
   # Everything that can be wrong with the flags and the data is checked

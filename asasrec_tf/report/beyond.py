@@ -149,8 +149,9 @@ def sensitivity_markdown(runs: Dict[str, Run]) -> str:
              "| ε \\ λ | " + " | ".join(f"{r:g}" for r in regs) + " |",
              "|---|" + "---|" * len(regs)]
     for e in eps:
-      row = [f"{seeds.mean_sd_text(cells[(e, r)], '+.1f')} % (n={len(cells[(e, r)])})"
-             if (e, r) in cells else "—" for r in regs]
+      row = [f"{seeds.mean_sd_text(cells[(e, r)], '+.1f')} % "
+             f"(n={len(cells[(e, r)])})" if (e, r) in cells else "—"
+             for r in regs]
       lines.append(f"| {e:g} | " + " | ".join(row) + " |")
     parts.append("\n".join(lines) + f"\n\n![](sensitivity_{d}.png)\n")
   if not parts:

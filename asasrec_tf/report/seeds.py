@@ -138,7 +138,8 @@ def seeds_markdown(runs: Dict[str, Run]) -> str:
       for arm in ARMS:
         values = [runs[f"{g}-{arm}"].test_metric(METRIC) for g in groups
                   if f"{g}-{arm}" in runs]
-        cells.append(mean_sd_text(values, ".4f") + f" ({', '.join(f'{v:.4f}' for v in values)})"
+        each = ", ".join(f"{v:.4f}" for v in values)
+        cells.append(mean_sd_text(values, ".4f") + f" ({each})"
                      if values else "—")
       for arm in ADVERSARIAL:
         for rule in ("within", "whole"):
