@@ -18,7 +18,9 @@ from asasrec_tf.data.dataset import SPLITS, SequenceDataset
 from asasrec_tf.errors import DataError, UserError
 from asasrec_tf.fileio import WriteError
 
-CACHE_VERSION = 2
+# 3: ids written as floats ("7.0", "1e3") or with a sign are refused, so a
+# file the version-2 reader accepted is read again, and refused.
+CACHE_VERSION = 3
 
 
 def find_raw_file(spec: registry.DatasetSpec, data_dir: str,

@@ -36,6 +36,7 @@ from asasrec_tf.errors import DataError
 
 MAX_ID = 2**63 - 1
 _UINT = re.compile(r"[0-9]+")
+_BLANKS = re.compile(r"[ \t]+")  # what separates fields for pandas' r"\s+"
 
 
 @dataclasses.dataclass
@@ -161,8 +162,8 @@ def _scan(path: str, text: str, layout: _Layout, first_line: int = 1) -> None:
     lineno = first_line + offset
     if not line.strip():
       continue
-    fields = line.split() if layout.sep is None else line.rstrip("\r\n").split(
-        layout.sep)
+    fields = (_BLANKS.split(line.strip(" \t\r\n")) if layout.sep is None
+              else line.rstrip("\r\n").split(layout.sep))
     n = len(layout.columns)
     if len(fields) < n or (len(fields) > n and not layout.allow_extra):
       raise DataError(path, f"expected {layout.describe()}, found "
@@ -208,9 +209,14 @@ def _read_delimited(path: str, raw: bytes, layout: _Layout,
       r"\s+" if layout.sep is None else layout.sep)
   users = items = times = None
   # Fast path: the C parser reads the id columns as int64 itself (checking
-  # each token as a string took 20 of 30 s on 20M lines); anything it
-  # refuses, or a negative id, goes to the string path, which names the line.
-  frame = _read_frame(raw, sep, {0: np.int64, 1: np.int64})
+  # each token as a string took 20 of 30 s on 20M lines). Its integers are
+  # laxer than ours ("+3", "-0", "\\v3", and " 3" in a tab-separated field),
+  # so a file with such bytes anywhere takes the string path; inferring the
+  # columns' types rather than asking for int64 keeps its float fallback
+  # ("1e3", "7.0", 9007199254740993.0 read as ...992) out. Anything refused
+  # goes to the string path, which names the line.
+  lax = [b"+", b"-", b"\x0b", b"\x0c"] + ([] if layout.sep is None else [b" "])
+  frame = None if any(b in raw for b in lax) else _read_frame(raw, sep, None)
   if frame is not None and frame.shape[1] == len(layout.columns) and (
       frame[0].dtype == np.int64 and frame[1].dtype == np.int64):
     users, items = _parse_ids(frame[0]), _parse_ids(frame[1])

@@ -1,5 +1,7 @@
 import gzip
+import re
 
+from hypothesis import given, settings, strategies as st
 import numpy as np
 import pytest
 
@@ -70,6 +72,16 @@ def test_snap_checkins_drop_rows_without_location(tmp_path):
      "(100000 characters) is too large"),
     ("sasrec", "1 2\n1 0009223372036854775808\n", 2, "too large"),
     ("sasrec", "1 2\n1 2.5\n", 2, "'2.5'"),
+    # pandas reads these as integers (through a float, or with a sign);
+    # 9007199254740993.0 would become ...992: none is an integer id
+    ("sasrec", "1 2\n1e3 5\n", 2, "user: '1e3' is not a non-negative"),
+    ("sasrec", "1 2\n1 7.0\n", 2, "item: '7.0' is not a non-negative"),
+    ("sasrec", "1 2\n9007199254740993.0 5\n", 2, "'9007199254740993.0'"),
+    ("sasrec", "1 2\n+3 5\n", 2, "user: '+3' is not a non-negative"),
+    ("sasrec", "1 2\n-0 5\n", 2, "user: '-0' is not a non-negative"),
+    ("sasrec", "1 2\n\v3 5\n", 2, "user: '\v3' is not a non-negative"),
+    ("movielens", "1::2::3::4\n1::2.0::3::4\n", 2, "MovieID: '2.0'"),
+    ("rating_tsv", "0\t1\t1\t5\n 3\t1\t1\t5\n", 2, "user: ' 3' is not"),
     ("movielens", "1::2::3::4\n1::2::3\n", 2, "expected 4 '::'-separated"),
     ("movielens", "1::2::3::4\n1::2::3::t\n", 2, "Timestamp: 't' is not a number"),
     ("rating_tsv", "0\t1\t1\t5\n0\t1\t1\tyesterday\n", 2, "neither a number nor an ISO date"),
@@ -85,6 +97,46 @@ def test_malformed_line_is_named(tmp_path, fmt, text, line, fragment):
   assert e.value.path == path
   assert fragment in str(e.value)
   assert str(e.value).startswith(f"{path}:{line}: ")
+
+
+ID_TOKENS = st.one_of(
+    st.integers(0, 10**6).map(str),
+    st.integers(0, 10**6).map(lambda i: f"00{i}"),
+    st.sampled_from(["+3", "-0", "-3", "1.0", "1e3", "3.", "0x1", "inf", "\v3",
+                     "9007199254740993.0", "9223372036854775807",
+                     "9223372036854775808", "18446744073709551616", "١٢"]))
+
+
+def first_bad_line(rows):
+  """The reference for integer ids: the 1-based number of the first row
+  with a token that is not ASCII digits of a value up to 2^63-1 (None when
+  every row is fine)."""
+  for number, row in enumerate(rows, 1):
+    if not all(re.fullmatch(r"[0-9]+", t) and int(t) < 2**63 for t in row):
+      return number
+  return None
+
+
+@settings(max_examples=60, deadline=None)
+@given(rows=st.lists(st.tuples(ID_TOKENS, ID_TOKENS), min_size=1,
+                     max_size=6),
+       fmt=st.sampled_from(["sasrec", "movielens", "rating_tsv"]))
+def test_ids_are_integers_exactly_as_written(tmp_path_factory, rows, fmt):
+  """Whatever pandas' parser would accept, an id is read only when it is
+  written as a non-negative integer, and then as exactly that value."""
+  line = {"sasrec": "{} {}", "movielens": "{}::{}::5::978300760",
+          "rating_tsv": "{}\t{}\t5\t978300760"}[fmt]
+  path = write(tmp_path_factory.mktemp("ids"), "data",
+               "".join(line.format(*row) + "\n" for row in rows))
+  bad = first_bad_line(rows)
+  if bad is None:
+    got = readers.read(path, fmt)
+    assert got.users.tolist() == [int(u) for u, _ in rows]
+    assert got.items.tolist() == [int(i) for _, i in rows]
+  else:
+    with pytest.raises(DataError) as e:
+      readers.read(path, fmt)
+    assert e.value.line == bad
 
 
 def test_zero_padded_ids_are_read_as_their_value(tmp_path):
