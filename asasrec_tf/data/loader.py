@@ -14,7 +14,7 @@ import zipfile
 from typing import List, Optional
 
 from asasrec_tf.data import download, preprocess, readers, registry, synthetic
-from asasrec_tf.data.dataset import SPLITS, SequenceDataset
+from asasrec_tf.data.dataset import SequenceDataset
 from asasrec_tf.errors import DataError, UserError
 from asasrec_tf.fileio import WriteError
 
