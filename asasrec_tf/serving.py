@@ -38,7 +38,8 @@ class ServingModule(tf.Module):
     self._model = lambda: model
     self.popularity = tf.constant(served.popularity, tf.float32)
     spec = tf.TensorSpec([None, None], key_dtype, name="histories")
-    self.serve = tf.function(self._serve, input_signature=[spec])
+    self.serve = tf.function(self._serve, input_signature=[spec],
+                             autograph=False)
 
   def _score(self, internal):
     """[B, I + 1] scores for [B, L] internal ids (0 = padding/unknown)."""

@@ -45,7 +45,8 @@ def make_scorer(model) -> Scorer:
     return model.score
   fn = tf.function(model.score,
                    input_signature=[tf.TensorSpec([None], tf.int32),
-                                    tf.TensorSpec([None, None], tf.int32)])
+                                    tf.TensorSpec([None, None], tf.int32)],
+                   autograph=False)
   return lambda users, histories: fn(tf.constant(users, tf.int32),
                                      tf.constant(histories, tf.int32))
 
@@ -91,7 +92,7 @@ class EvalResult:
 @tf.function(input_signature=[
     tf.TensorSpec([None, None], tf.float32),
     tf.TensorSpec([None], tf.int32),
-    tf.TensorSpec([None, 2], tf.int64)])
+    tf.TensorSpec([None, 2], tf.int64)], autograph=False)
 def _full_ranks(scores, targets, excluded):
   """Ranks among all items but ``excluded`` ([m, 2] unique (row, item) pairs,
   which include padding and the held-out item itself).
@@ -129,7 +130,7 @@ def _count_not_below(scores, target_scores):
 @tf.function(input_signature=[
     tf.TensorSpec([None, None], tf.float32),
     tf.TensorSpec([None], tf.int32),
-    tf.TensorSpec([None, None], tf.int32)])
+    tf.TensorSpec([None, None], tf.int32)], autograph=False)
 def _sampled_ranks(scores, targets, negatives):
   """Ranks among the [B, N] ``negatives``."""
   target_scores = tf.gather(scores, targets, batch_dims=1)

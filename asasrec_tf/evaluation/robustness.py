@@ -40,7 +40,8 @@ def worst_case_gradient(model: SASRec, evaluator: RankingEvaluator,
 
   @tf.function(input_signature=[tf.TensorSpec([None, None], tf.int32),
                                 tf.TensorSpec([None], tf.int32),
-                                tf.TensorSpec([None], tf.int32)])
+                                tf.TensorSpec([None], tf.int32)],
+               autograph=False)
   def batch_gradient(histories, targets, negs):
     pad = tf.zeros_like(histories[:, :-1])
     batch = {"inputs": histories,
