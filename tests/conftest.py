@@ -12,6 +12,9 @@ if os.environ.get("PYTEST_XDIST_WORKER"):
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
+# Before any test makes a tensor: the package chooses TensorFlow's allocator.
+import asasrec_tf  # noqa: E402,F401
+
 try:
   import fcntl  # noqa: E402
 except ImportError:   # Windows: each pytest worker trains its own set
