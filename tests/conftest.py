@@ -1,5 +1,6 @@
 """Shared fixtures: the offline data beside the repository, small datasets."""
 
+import importlib
 import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -13,7 +14,7 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
 # Before any test makes a tensor: the package chooses TensorFlow's allocator.
-import asasrec_tf  # noqa: E402,F401
+importlib.import_module("asasrec_tf")
 
 try:
   import fcntl  # noqa: E402
