@@ -210,7 +210,7 @@ def _read_delimited(path: str, raw: bytes, layout: _Layout,
   users = items = times = None
   # Fast path: the C parser reads the id columns as int64 itself (checking
   # each token as a string took 20 of 30 s on 20M lines). Its integers are
-  # laxer than ours ("+3", "-0", "\\v3", and " 3" in a tab-separated field),
+  # laxer than ours ("+3", "-0", "\v3", and " 3" in a tab-separated field),
   # so a file with such bytes anywhere takes the string path; inferring the
   # columns' types rather than asking for int64 keeps its float fallback
   # ("1e3", "7.0", 9007199254740993.0 read as ...992) out. Anything refused
