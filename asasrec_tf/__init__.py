@@ -14,7 +14,7 @@ __version__ = "0.1.0"
 # from the operating system (and TensorFlow trims freed memory back to it),
 # so each training step page-faults its big buffers anew. Its BFC allocator
 # keeps and reuses them: the same weights bit for bit, the steps of
-# ``bench --scale`` 2.5-4x faster (the paper's settings gain up to 10%), at
+# ``bench --scale`` 3-4x faster (the paper's settings gain up to 10%), at
 # the price of holding the peak (docs/performance.md). TensorFlow reads the
 # variable when it makes its first tensor, so this applies when the package
 # is imported before that; a value the user set stands (``false`` opts out).
