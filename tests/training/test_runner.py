@@ -26,18 +26,27 @@ def synthetic():
                      synthetic_seed=1)
 
 
-def fit(data, run_dir, model_name="sasrec", epochs=8, maxlen=20, lr=0.005,
-        batch_size=128, pretrain_epochs=0, init=None, init_optimizer=True,
-        length_buckets=False, num_negatives=1, **model_kw):
+def model_and_sampler(data, model_name="sasrec", maxlen=20, lr=0.005,
+                      batch_size=128, length_buckets=False, num_negatives=1,
+                      **model_kw):
+  """The tests' small model (seeded) and its sampler (None for MostPop)."""
   keras.utils.set_random_seed(0)
   model = factory.build(model_name, data, maxlen, hidden_units=32,
                         dropout_rate=0.2, lr=lr, **model_kw)
-  if init:
-    init = runner.load_init_checkpoint(model, init, init_optimizer)
   sampler = (TrainingSampler(data, maxlen, batch_size, seed=0,
                              length_buckets=length_buckets,
                              num_negatives=num_negatives)
              if isinstance(model, keras.Model) else None)
+  return model, sampler
+
+
+def fit(data, run_dir, model_name="sasrec", epochs=8, maxlen=20, lr=0.005,
+        batch_size=128, pretrain_epochs=0, init=None, init_optimizer=True,
+        length_buckets=False, num_negatives=1, **model_kw):
+  model, sampler = model_and_sampler(data, model_name, maxlen, lr, batch_size,
+                                     length_buckets, num_negatives, **model_kw)
+  if init:
+    init = runner.load_init_checkpoint(model, init, init_optimizer)
   evaluators = protocol.build_evaluators(data, maxlen, PROTO)
   cfg = runner.TrainConfig(epochs=epochs, eval_every=4,
                            pretrain_epochs=pretrain_epochs)
@@ -322,11 +331,8 @@ def test_mixed_precision_still_learns(synthetic, tmp_path, policy):
   for form in ({}, {"adv_target": "output", "adv_passes": "one"},
                {"adv_gamma": "shared", "adv_target": "output",
                 "adv_gamma_uses": "target", "adv_passes": "one"}):
-    keras.utils.set_random_seed(0)
-    model = factory.build("asasrec", synthetic, 20, hidden_units=32,
-                          dropout_rate=0.2, lr=0.005, mixed_precision=policy,
-                          **form)
-    sampler = TrainingSampler(synthetic, 20, 128, seed=0)
+    model, sampler = model_and_sampler(synthetic, "asasrec",
+                                       mixed_precision=policy, **form)
     _, step = runner.compile_steps(model, sampler)
     logs = [step(batch) for batch in sampler.dataset(1)]
     assert np.isfinite([[float(v) for v in log.values()] for log in logs]).all()
