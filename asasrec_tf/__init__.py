@@ -19,3 +19,12 @@ __version__ = "0.1.0"
 # variable when it makes its first tensor, so this applies when the package
 # is imported before that; a value the user set stands (``false`` opts out).
 os.environ.setdefault("TF_CPU_ALLOCATOR_USE_BFC", "true")
+
+# TensorFlow turns its oneDNN kernels on by default only on CPUs with
+# AVX-512 VNNI and newer; elsewhere (this project's AVX2 EPYC, for one) it
+# runs its own, and a SASRec step of `bench` case (a) took 1.28x as long
+# (median of three interleaved fresh processes, docs/performance.md).
+# oneDNN may round differently from TensorFlow's kernels, so results.json
+# records which ran ("platform"). Read when TensorFlow is imported; a value
+# the user set stands (``0`` opts out).
+os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")

@@ -22,6 +22,16 @@ maxlen 50, batch 128): the ms per step of SASRec (dense and lazy Adam) and
 of the authors' step with 10K to 3M items; building the sampler, one epoch
 of batches and the peak RSS with 50K to 2M users of 10 items among 100K;
 loading a 20M-line file; full-ranking evaluation at 3M items.
+
+  python -m asasrec_tf.bench --pmixer_dir=DIR --torch_python=PY [--rounds=3]
+
+times our SASRec step and epoch side by side with pmixer/SASRec.pytorch's
+(a checkout of it in DIR; PY a Python with torch and numpy) on case (a):
+Video, maxlen 50, batch 128, d 64, 2 blocks, 1 head, dropout 0.5, both
+frameworks on every core. Fresh processes alternate, ABBA over the rounds,
+so that drift hits both alike; the table (results/bench_pmixer.md) gives
+each round and the medians' ratios. See bench_pmixer.py for how its code
+is driven.
 """
 
 from __future__ import annotations
@@ -68,6 +78,14 @@ def define_flags() -> None:
                   "items, users and file size instead (about 10 minutes; "
                   "Linux: memory is read from /proc); the table goes to "
                   "results/bench_scale.md.")
+  cli.define_flag(g, "string", "pmixer_dir", None, "A checkout of "
+                  "pmixer/SASRec.pytorch: time our SASRec side by side "
+                  "with its training step instead; the table goes to "
+                  "results/bench_pmixer.md.")
+  cli.define_flag(g, "string", "torch_python", sys.executable,
+                  "With --pmixer_dir: a Python that has torch and numpy.")
+  cli.define_flag(g, "integer", "rounds", 3, "With --pmixer_dir: rounds of "
+                  "one fresh process each.", lower_bound=1)
 
 TRAIN_CASES = {
     "a": ("video", "50", 128, "Video, maxlen 50, batch 128 (kang205/pmixer)"),
@@ -232,7 +250,8 @@ def _train_case(key: str, variant: str, quick: bool, steps: int):
     tf.profiler.experimental.stop()
     profile = op_breakdown(logdir, len(traced))
   return {"case": key, "model": variant, "maxlen": maxlen, "width": width,
-          "batch": batch_size, "step_ms": pipeline_ms,
+          "batch": batch_size, "steps_per_epoch": sampler.steps_per_epoch,
+          "step_ms": pipeline_ms,
           "step_ms_in_memory": memory_ms, "epoch_s": epoch_s,
           "epoch_estimated": quick, "eval_s": eval_s,
           "gflop_per_step": flops / 1e9,
@@ -459,6 +478,98 @@ def scale_table(rows) -> str:
   return "\n".join(out) + "\n"
 
 
+def export_pmixer_data(data, path: str) -> int:
+  """Writes ``data``'s whole sequences (training items, then the held-out
+  ones) as pmixer/SASRec.pytorch reads them: `user item` per line, users
+  numbered from 1 in our order, our item ids (1..I), each user's lines in
+  time order. Returns the number of lines."""
+  import numpy as np
+  users = np.arange(1, data.num_users + 1, dtype=np.int64)
+  lengths = np.diff(data.train_offsets)
+  parts = [np.stack([np.repeat(users, lengths), data.train_items], 1)]
+  for held in (data.valid_items, data.test_items):
+    kept = held > 0
+    parts.append(np.stack([users[kept], held[kept]], 1))
+  lines = np.concatenate(parts).astype(np.int64)
+  from asasrec_tf.fileio import atomic_write_text
+  atomic_write_text(path, "".join(f"{u} {i}\n" for u, i in lines))
+  return len(lines)
+
+
+def _run_json(cmd, what: str, cwd=None) -> dict:
+  print(f"running {what} ...", file=sys.stderr, flush=True)
+  out = subprocess.run(cmd, capture_output=True, text=True, cwd=cwd)
+  if out.returncode != 0:
+    print(out.stderr[-3000:], file=sys.stderr)
+    raise SystemExit(f"{what} failed")
+  return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def versus_pmixer(pmixer_dir: str, torch_python: str, rounds: int,
+                  steps: int, data_dir: str) -> str:
+  """The side-by-side table of --pmixer_dir (see the module doc), on the
+  Video file under ``data_dir``."""
+  from asasrec_tf.data import loader
+  from asasrec_tf.training import sizing
+  dataset, maxlen_flag, batch, _ = TRAIN_CASES["a"]
+  data = loader.load(dataset, data_dir=data_dir, split="loo",
+                     cache_dir=os.path.join(tempfile.gettempdir(),
+                                            "asasrec_bench_cache"))
+  maxlen = sizing.resolve_maxlen(maxlen_flag, data)
+  driver = os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                        "bench_pmixer.py")
+  ours_cmd = [sys.executable, "-m", "asasrec_tf.bench", "--case=a_sasrec",
+              f"--bench_data_dir={data_dir}", f"--steps={steps}"]
+  rows = {"ours": [], "pmixer": []}
+  with tempfile.TemporaryDirectory(prefix="asasrec-pmixer-") as work:
+    os.makedirs(os.path.join(work, "data"))
+    export_pmixer_data(data, os.path.join(work, "data", f"{dataset}.txt"))
+    theirs_cmd = [torch_python, driver,
+                  f"--pmixer_dir={os.path.abspath(pmixer_dir)}",
+                  f"--dataset={dataset}", f"--maxlen={maxlen}",
+                  f"--batch_size={batch}", f"--steps={steps}"]
+    for r in range(rounds):
+      order = ("ours", "pmixer") if r % 2 == 0 else ("pmixer", "ours")
+      for who in order:
+        cmd, cwd = (ours_cmd, None) if who == "ours" else (theirs_cmd, work)
+        rows[who].append(_run_json(cmd, f"{who}, round {r + 1}", cwd))
+  return pmixer_table(rows, maxlen, batch, rounds)
+
+
+def pmixer_table(rows, maxlen: int, batch: int, rounds: int) -> str:
+  """results/bench_pmixer.md from each side's per-round JSON rows
+  (``rows["ours"]``, ``rows["pmixer"]``)."""
+  keys = (("step_ms", "ms/step, sampler-fed", ".1f"),
+          ("step_ms_in_memory", "ms/step, batches in memory", ".1f"),
+          ("epoch_s", "s/epoch", ".2f"))
+  ours, theirs = rows["ours"], rows["pmixer"]
+  out = [f"Machine: {machine()}; PyTorch {theirs[0]['torch']}, "
+         f"{theirs[0]['threads']} threads. Video, maxlen {maxlen}, batch "
+         f"{batch}, d 64, 2 blocks, 1 head, dropout 0.5, Adam; {rounds} "
+         f"round{'s' if rounds > 1 else ''} of one fresh process per side, "
+         "alternating (ABBA), each value a median over its timed steps "
+         "(`python -m asasrec_tf.bench --pmixer_dir=DIR "
+         "--torch_python=PY`). pmixer/SASRec.pytorch is driven as its main.py "
+         "trains (its sampler with 3 worker processes, its model, loss and "
+         f"Adam); an epoch is {theirs[0]['steps_per_epoch']} steps there, "
+         f"{ours[0]['steps_per_epoch']} here (users with a training "
+         "example).", "",
+         "| | " + " | ".join(label for _, label, _ in keys) +
+         " | peak RSS MB |", "|---|" + "---|" * (len(keys) + 1)]
+  for who, name in (("ours", "asasrec_tf SASRec"),
+                    ("pmixer", "pmixer/SASRec.pytorch")):
+    for r, row in enumerate(rows[who]):
+      out.append(f"| {name}, round {r + 1} | " + " | ".join(
+          format(row[k], f) for k, _, f in keys) +
+          f" | {row['peak_rss_mb']:.0f} |")
+  def ratio(key):
+    return (statistics.median(r[key] for r in theirs)
+            / statistics.median(r[key] for r in ours))
+  out.append("| **pmixer / ours, ratio of the medians** | " + " | ".join(
+      f"**{ratio(k):.2f}x**" for k, _, _ in keys) + " | |")
+  return "\n".join(out) + "\n"
+
+
 def run_case(case: str) -> dict:
   if case.startswith("scale-items_"):
     _, n, variant = case.split("_", 2)
@@ -554,14 +665,16 @@ def table(rows, quick: bool) -> str:
   return "\n".join([head, "", *lines, "", *notes, *pipe, *profiles]) + "\n"
 
 
-def output_path(quick: bool, out=None, scale: bool = False) -> str:
+def output_path(quick: bool, out=None, scale: bool = False,
+                pmixer: bool = False) -> str:
   """Where the table goes: --out if given, else results/bench.md (with
-  --scale results/bench_scale.md), or for a quick run the same under the
-  ignored results/quick/, so that a smoke run never replaces a committed
-  table."""
+  --scale results/bench_scale.md, with --pmixer_dir
+  results/bench_pmixer.md), or for a quick run the same under the ignored
+  results/quick/, so that a smoke run never replaces a committed table."""
   if out is not None:
     return out
-  name = "bench_scale.md" if scale else "bench.md"
+  name = ("bench_pmixer.md" if pmixer else
+          "bench_scale.md" if scale else "bench.md")
   return f"results/quick/{name}" if quick else f"results/{name}"
 
 
@@ -569,6 +682,15 @@ def main(argv):
   del argv
   if FLAGS.case:
     print(json.dumps(run_case(FLAGS.case)))
+    return
+  if FLAGS.pmixer_dir:
+    if FLAGS.scale or FLAGS.profile:
+      raise SystemExit("--pmixer_dir runs on its own: drop --scale and "
+                       "--profile")
+    text = versus_pmixer(FLAGS.pmixer_dir, FLAGS.torch_python, FLAGS.rounds,
+                         8 if FLAGS.quick else FLAGS.steps,
+                         FLAGS.bench_data_dir)
+    _write(text, output_path(FLAGS.quick, FLAGS.out, pmixer=True))
     return
   cases = [f"{k}_{m}" for k in TRAIN_CASES for m in CASE_VARIANTS[k]]
   cases += ["d", "e"]
@@ -591,8 +713,11 @@ def main(argv):
       raise SystemExit(f"case {case} failed")
     rows.append(json.loads(out.stdout.strip().splitlines()[-1]))
   text = scale_table(rows) if FLAGS.scale else table(rows, FLAGS.quick)
+  _write(text, output_path(FLAGS.quick, FLAGS.out, FLAGS.scale))
+
+
+def _write(text: str, out: str) -> None:
   print(text)
-  out = output_path(FLAGS.quick, FLAGS.out, FLAGS.scale)
   if out:
     from asasrec_tf.fileio import atomic_write_text
     atomic_write_text(out, text)

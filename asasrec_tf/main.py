@@ -153,7 +153,8 @@ def train(data, maxlen, proto, config, evaluators, sampler, flag_values,
              "learning_rate": factory.resolved_lr(FLAGS.model, FLAGS.lr),
              "protocol": proto.as_dict(), "dataset_stats": data.stats(),
              "data_file": data.source_path, "data_sha256": data.source_sha256,
-             **summary, "versions": runner.versions()}
+             **summary, "versions": runner.versions(),
+             "platform": runner.platform_info()}
   print(f"results: {runner.write_results(run_dir, results)}")
   return results
 

@@ -1,8 +1,13 @@
 """The bench's arithmetic and reporting (its timings stay out of the tests)."""
 
+import os
+import unittest.mock
+
+import pytest
 import tensorflow as tf
 
 from asasrec_tf import bench
+from asasrec_tf.training import sizing
 
 
 def test_a_quick_bench_never_overwrites_the_committed_table():
@@ -86,3 +91,86 @@ def test_the_scale_table_reports_growth_against_10k_items(monkeypatch):
           "2800 MB)") in text
   assert bench.output_path(False, scale=True) == "results/bench_scale.md"
   assert len(bench.scale_cases()) == 4 * 3 + 3 + 2
+
+
+def _tiny_dataset():
+  import numpy as np
+  from asasrec_tf.data.dataset import SequenceDataset
+  # user 0 trained on 3, 1 and held out 2 (valid) and 4 (test); user 1
+  # trained on 2 with test 3 and no validation item.
+  return SequenceDataset(
+      name="tiny", split="loo_valid", num_items=4,
+      train_offsets=np.array([0, 2, 3], np.int64),
+      train_items=np.array([3, 1, 2], np.int32),
+      valid_items=np.array([2, 0], np.int32),
+      test_items=np.array([4, 3], np.int32),
+      user_ids=np.array([10, 20]), item_ids=np.arange(-1, 4))
+
+
+def test_pmixer_data_is_each_users_sequence_in_time_order(tmp_path):
+  path = tmp_path / "video.txt"
+  assert bench.export_pmixer_data(_tiny_dataset(), str(path)) == 6
+  lines = path.read_text().splitlines()
+  by_user = {}
+  for line in lines:
+    u, i = line.split(" ")
+    by_user.setdefault(int(u), []).append(int(i))
+  # users numbered from 1; training items, then validation, then test
+  assert by_user == {1: [3, 1, 2, 4], 2: [2, 3]}
+
+
+def test_versus_pmixer_alternates_fresh_processes_abba(monkeypatch, tmp_path):
+  calls = []
+
+  def fake_run(cmd, what, cwd=None):
+    calls.append(what)
+    if "pmixer" in what:
+      data = os.path.join(cwd, "data", "video.txt")
+      assert os.path.isfile(data) and "--dataset=video" in cmd
+      # the window our case (a) trains with ("50", capped by this data)
+      maxlen = sizing.resolve_maxlen("50", _tiny_dataset())
+      assert f"--maxlen={maxlen}" in cmd and "--batch_size=128" in cmd
+      assert cmd[1].endswith("bench_pmixer.py")
+      return {"step_ms": 100.0, "step_ms_in_memory": 90.0, "epoch_s": 20.0,
+              "steps_per_epoch": 5, "torch": "x", "threads": 2,
+              "peak_rss_mb": 1.0}
+    assert "--case=a_sasrec" in cmd
+    return {"step_ms": 40.0, "step_ms_in_memory": 30.0, "epoch_s": 8.0,
+            "steps_per_epoch": 5, "peak_rss_mb": 1.0}
+
+  from asasrec_tf.data import loader
+  monkeypatch.setattr(loader, "load", lambda *a, **k: _tiny_dataset())
+  monkeypatch.setattr(bench, "_run_json", fake_run)
+  monkeypatch.setattr(bench, "machine", lambda: "a test machine")
+  text = bench.versus_pmixer(str(tmp_path), "python", rounds=3, steps=4,
+                              data_dir=str(tmp_path))
+  assert calls == ["ours, round 1", "pmixer, round 1", "pmixer, round 2",
+                   "ours, round 2", "ours, round 3", "pmixer, round 3"]
+  # 100 / 40 = 2.50x, 90 / 30 = 3.00x, 20 / 8 = 2.50x
+  assert "| **2.50x** | **3.00x** | **2.50x** |" in text
+  assert bench.output_path(False, pmixer=True) == "results/bench_pmixer.md"
+
+
+def test_the_pmixer_table_compares_medians():
+  ours = [{"step_ms": v, "step_ms_in_memory": v, "epoch_s": v,
+           "steps_per_epoch": 9, "peak_rss_mb": 1.0} for v in (40.0, 50.0, 10.0)]
+  theirs = [{**r, "step_ms": v, "step_ms_in_memory": v, "epoch_s": v,
+             "torch": "2.13.0", "threads": 2} for r, v in zip(ours, (90.0, 100.0, 400.0))]
+  with unittest.mock.patch.object(bench, "machine", lambda: "m"):
+    text = bench.pmixer_table({"ours": ours, "pmixer": theirs}, 50, 128, 3)
+  # medians 100 and 40: 2.50x whatever the outlying rounds (10, 400)
+  assert text.count("**2.50x**") == 3
+  assert "| pmixer/SASRec.pytorch, round 3 | 400.0 | 400.0 | 400.00 | 1 |" in text
+
+
+def test_the_pmixer_driver_finds_its_sources_or_says_what_it_expected(tmp_path):
+  from asasrec_tf import bench_pmixer
+  with pytest.raises(SystemExit, match="checkout of pmixer/SASRec.pytorch"):
+    bench_pmixer.source_dir(str(tmp_path))
+  (tmp_path / "model.py").write_text("")
+  (tmp_path / "utils.py").write_text("")
+  assert bench_pmixer.source_dir(str(tmp_path)) == str(tmp_path)
+  (tmp_path / "python").mkdir()
+  (tmp_path / "python" / "model.py").write_text("")
+  (tmp_path / "python" / "utils.py").write_text("")
+  assert bench_pmixer.source_dir(str(tmp_path)) == str(tmp_path / "python")

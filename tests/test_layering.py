@@ -14,7 +14,8 @@ LAYERS = [
     {"evaluation"},
     {"training"},
     {"report", "artifacts", "serving"},
-    {"cli", "main", "recommend", "export", "robustness", "bench"},
+    {"cli", "main", "recommend", "export", "robustness", "bench",
+     "bench_pmixer"},
 ]
 
 

@@ -41,6 +41,11 @@ def test_synthetic_run_writes_results_json(tmp_path):
   assert res["timing"]["train_seconds_per_epoch"] > 0
   assert res["timing"]["eval_seconds"] > 0
   assert "tensorflow" in res["versions"]
+  # what may change rounding between machines (tests/test_init.py checks
+  # that the oneDNN entry follows TF_ENABLE_ONEDNN_OPTS)
+  assert res["platform"]["cores"] == os.cpu_count()
+  assert isinstance(res["platform"]["onednn"], bool)
+  assert res["platform"]["cpu"]
 
 
 @pytest.mark.parametrize("args,fragment", [

@@ -28,6 +28,7 @@ import io
 import json
 import math
 import os
+import platform
 import statistics
 import sys
 import time
@@ -456,6 +457,26 @@ def versions() -> Dict[str, str]:
   return {"python": sys.version.split()[0], "tensorflow": tf.__version__,
           "keras": keras.__version__, "numpy": np.__version__,
           "pandas": pandas.__version__, "asasrec_tf": asasrec_tf.__version__}
+
+
+def platform_info() -> Dict[str, object]:
+  """What ran the numbers beyond the versions: the CPU, its cores, and
+  whether TensorFlow ran its oneDNN kernels (which may round differently
+  from its own; None when this TensorFlow cannot tell)."""
+  cpu = platform.processor() or "unknown"
+  try:
+    with open("/proc/cpuinfo") as f:
+      cpu = next((line.split(":", 1)[1].strip() for line in f
+                  if line.startswith("model name")), cpu)
+  except OSError:
+    pass
+  try:
+    from tensorflow.python.util import _pywrap_util_port
+    onednn = bool(_pywrap_util_port.IsMklEnabled())
+  except (ImportError, AttributeError):
+    onednn = None
+  return {"cpu": cpu, "cores": os.cpu_count(), "onednn": onednn,
+          "cpu_allocator_bfc": os.environ.get("TF_CPU_ALLOCATOR_USE_BFC")}
 
 
 def write_results(run_dir: str, results: Dict[str, object]) -> str:
