@@ -326,15 +326,15 @@ def test_mixed_precision_still_learns(synthetic, tmp_path, policy):
   losses = [h["train"]["loss"] for h in res["history"]]
   assert all(np.isfinite(losses))
   assert res["metrics"]["test"]["hr@10"] >= 2 * pop["metrics"]["test"]["hr@10"]
-  # the adversarial step forms too, an epoch of steps each (the fit loop
-  # under the policy is the SASRec run's)
+  # the adversarial step forms too, a few steps each (the fit loop under
+  # the policy is the SASRec run's)
   for form in ({}, {"adv_target": "output", "adv_passes": "one"},
                {"adv_gamma": "shared", "adv_target": "output",
                 "adv_gamma_uses": "target", "adv_passes": "one"}):
     model, sampler = model_and_sampler(synthetic, "asasrec",
                                        mixed_precision=policy, **form)
     _, step = runner.compile_steps(model, sampler)
-    logs = [step(batch) for batch in sampler.dataset(1)]
+    logs = [step(batch) for batch in sampler.dataset(1).take(3)]
     assert np.isfinite([[float(v) for v in log.values()] for log in logs]).all()
     assert all(np.isfinite(w.numpy()).all() for w in model.trainable_weights)
 
