@@ -80,6 +80,9 @@ def test_snap_checkins_drop_rows_without_location(tmp_path):
     ("sasrec", "1 2\n+3 5\n", 2, "user: '+3' is not a non-negative"),
     ("sasrec", "1 2\n-0 5\n", 2, "user: '-0' is not a non-negative"),
     ("sasrec", "1 2\n\v3 5\n", 2, "user: '\v3' is not a non-negative"),
+    # a line of a vertical tab alone is not blank: named, with what it holds
+    ("sasrec", "1 2\n\v\n2 3\n", 2, "found 1 field(s): '\\x0b'"),
+    ("rating_tsv", "0\t1\t1\t5\n\f\n", 2, "found 1 field(s): '\\x0c'"),
     ("movielens", "1::2::3::4\n1::2.0::3::4\n", 2, "MovieID: '2.0'"),
     ("rating_tsv", "0\t1\t1\t5\n 3\t1\t1\t5\n", 2, "user: ' 3' is not"),
     ("movielens", "1::2::3::4\n1::2::3\n", 2, "expected 4 '::'-separated"),
