@@ -20,10 +20,11 @@ __version__ = "0.1.0"
 # is imported before that; a value the user set stands (``false`` opts out).
 os.environ.setdefault("TF_CPU_ALLOCATOR_USE_BFC", "true")
 
-# TensorFlow turns its oneDNN kernels on by default only on CPUs with
-# AVX-512 VNNI and newer; elsewhere (this project's AVX2 EPYC, for one) it
-# runs its own, and a SASRec step of `bench` case (a) took 1.28x as long
-# (median of three interleaved fresh processes, docs/performance.md).
+# TensorFlow decides by the CPU whether to run its oneDNN kernels: it ran
+# them on the AVX-512 EPYC of this project's earlier sessions and left them
+# off on a later AVX2 one, where a SASRec step of `bench` case (a) then took
+# 1.28x as long (median of three interleaved fresh processes,
+# docs/performance.md).
 # oneDNN may round differently from TensorFlow's kernels, so results.json
 # records which ran ("platform"). Read when TensorFlow is imported; a value
 # the user set stands (``0`` opts out).

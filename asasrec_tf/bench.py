@@ -38,7 +38,6 @@ from __future__ import annotations
 
 import json
 import os
-import platform
 import resource
 import statistics
 import subprocess
@@ -590,18 +589,13 @@ def run_case(case: str) -> dict:
 
 def machine() -> str:
   import tensorflow as tf
-  cpu = platform.processor() or "unknown CPU"
-  try:
-    with open("/proc/cpuinfo") as f:
-      for line in f:
-        if line.startswith("model name"):
-          cpu = line.split(":", 1)[1].strip()
-          break
-  except OSError:
-    pass
+  from asasrec_tf.training.runner import platform_info
+  info = platform_info()
+  isa = {True: " (AVX-512)", False: " (no AVX-512)"}.get(info["avx512"], "")
+  onednn = {True: ", oneDNN on", False: ", oneDNN off"}.get(info["onednn"], "")
   gpus = tf.config.list_physical_devices("GPU")
-  return (f"{cpu}, {os.cpu_count()} cores, "
-          f"{len(gpus)} GPU(s), TensorFlow {tf.__version__}")
+  return (f"{info['cpu']}{isa}, {info['cores']} cores, "
+          f"{len(gpus)} GPU(s), TensorFlow {tf.__version__}{onednn}")
 
 
 def _base(variant: str) -> str:

@@ -45,6 +45,7 @@ def test_synthetic_run_writes_results_json(tmp_path):
   # that the oneDNN entry follows TF_ENABLE_ONEDNN_OPTS)
   assert res["platform"]["cores"] == os.cpu_count()
   assert isinstance(res["platform"]["onednn"], bool)
+  assert res["platform"]["avx512"] in (True, False, None)
   assert res["platform"]["cpu"]
 
 

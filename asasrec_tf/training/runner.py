@@ -459,15 +459,19 @@ def versions() -> Dict[str, str]:
           "pandas": pandas.__version__, "asasrec_tf": asasrec_tf.__version__}
 
 
-def platform_info() -> Dict[str, object]:
-  """What ran the numbers beyond the versions: the CPU, its cores, and
-  whether TensorFlow ran its oneDNN kernels (which may round differently
-  from its own; None when this TensorFlow cannot tell)."""
-  cpu = platform.processor() or "unknown"
+def platform_info(cpuinfo: str = "/proc/cpuinfo") -> Dict[str, object]:
+  """What ran the numbers beyond the versions: the CPU (and whether it has
+  AVX-512; None where /proc/cpuinfo does not say), its cores, and whether
+  TensorFlow ran its oneDNN kernels (which may round differently from its
+  own; None when this TensorFlow cannot tell)."""
+  cpu, avx512 = platform.processor() or "unknown", None
   try:
-    with open("/proc/cpuinfo") as f:
-      cpu = next((line.split(":", 1)[1].strip() for line in f
-                  if line.startswith("model name")), cpu)
+    with open(cpuinfo) as f:
+      info = dict(line.split(":", 1) for line in f if ":" in line)
+    info = {k.strip(): v.strip() for k, v in info.items()}
+    cpu = info.get("model name", cpu)
+    if "flags" in info:
+      avx512 = "avx512f" in info["flags"].split()
   except OSError:
     pass
   try:
@@ -475,7 +479,8 @@ def platform_info() -> Dict[str, object]:
     onednn = bool(_pywrap_util_port.IsMklEnabled())
   except (ImportError, AttributeError):
     onednn = None
-  return {"cpu": cpu, "cores": os.cpu_count(), "onednn": onednn,
+  return {"cpu": cpu, "avx512": avx512, "cores": os.cpu_count(),
+          "onednn": onednn,
           "cpu_allocator_bfc": os.environ.get("TF_CPU_ALLOCATOR_USE_BFC")}
 
 

@@ -375,3 +375,17 @@ def test_divergence_of_asasrec_names_its_step_size_flags(synthetic, tmp_path):
   with pytest.raises(TrainingError, match=r"lower --lr, --adv_eps or "
                      "--adv_reg"):
     fit(synthetic, tmp_path, "asasrec", epochs=2, lr=1e30)
+
+
+def test_platform_info_reads_the_cpu_and_its_avx512(tmp_path):
+  path = tmp_path / "cpuinfo"
+  path.write_text("processor\t: 0\nmodel name\t: AMD EPYC\n"
+                  "flags\t\t: fpu avx2 avx512_bf16\n")
+  info = runner.platform_info(str(path))
+  # avx512_bf16 alone is not the foundation flag avx512f
+  assert (info["cpu"], info["avx512"]) == ("AMD EPYC", False)
+  path.write_text("model name\t: Xeon\nflags\t\t: fpu avx2 avx512f\n")
+  assert runner.platform_info(str(path))["avx512"] is True
+  missing = runner.platform_info(str(tmp_path / "none"))
+  assert missing["avx512"] is None and missing["cpu"]
+  assert missing["cores"] == os.cpu_count()
