@@ -37,7 +37,6 @@ from asasrec_tf.errors import DataError
 MAX_ID = 2**63 - 1
 _UINT = re.compile(r"[0-9]+")
 _BLANKS = re.compile(r"[ \t]+")  # what separates fields for pandas' r"\s+"
-_EOL = "\r\n"
 
 
 @dataclasses.dataclass
@@ -161,17 +160,17 @@ def _scan(path: str, text: str, layout: _Layout, first_line: int = 1) -> None:
   """Raises DataError for the first line that does not fit ``layout``."""
   for offset, line in enumerate(io.StringIO(text)):
     lineno = first_line + offset
+    content, stripped = line.rstrip("\r\n"), line.strip(" \t\r\n")
     # Blank means spaces and tabs only, as the parsers skip; a line of other
     # whitespace (a lone vertical tab, say) is a line of one bad field.
-    if not line.strip(" \t\r\n"):
+    if not stripped:
       continue
-    fields = (_BLANKS.split(line.strip(" \t\r\n")) if layout.sep is None
-              else line.rstrip("\r\n").split(layout.sep))
+    fields = (_BLANKS.split(stripped) if layout.sep is None
+              else content.split(layout.sep))
     n = len(layout.columns)
     if len(fields) < n or (len(fields) > n and not layout.allow_extra):
       raise DataError(path, f"expected {layout.describe()}, found "
-                      f"{len(fields)} field(s): "
-                      f"{line.rstrip(_EOL)[:80]!r}", lineno)
+                      f"{len(fields)} field(s): {content[:80]!r}", lineno)
     for name, check, tok in zip(layout.columns, layout.checks, fields):
       problem = _CHECKS[check](tok)
       if problem:
