@@ -124,6 +124,18 @@ def mean_sd_text(values: List[float], fmt: str) -> str:
                               " ± " + format(sd, fmt.lstrip("+")))
 
 
+def _per_seed_text(values: List[Optional[float]], fmt: str, scale: float,
+                   unit: str = "") -> str:
+  """Mean ± SD over the seeds that ran, then every seed's value in the order
+  of the table's seeds column, "—" where a seed did not run that arm."""
+  present = [scale * v for v in values if v is not None]
+  if not present:
+    return "—"
+  each = ", ".join("—" if v is None else format(scale * v, fmt)
+                   for v in values)
+  return mean_sd_text(present, fmt) + f"{unit} ({each})"
+
+
 def seeds_markdown(runs: Dict[str, Run]) -> str:
   """Each arm and gain over the seeds, per dataset and protocol ('' when
   no dataset has a group)."""
@@ -136,28 +148,25 @@ def seeds_markdown(runs: Dict[str, Run]) -> str:
       groups = [prefix(d, protocol, s) for s in seeds]
       cells = [paper.DATASET_NAMES[d], protocol, ", ".join(map(str, seeds))]
       for arm in ARMS:
-        values = [runs[f"{g}-{arm}"].test_metric(METRIC) for g in groups
-                  if f"{g}-{arm}" in runs]
-        each = ", ".join(f"{v:.4f}" for v in values)
-        cells.append(mean_sd_text(values, ".4f") + f" ({each})"
-                     if values else "—")
+        values = [runs[f"{g}-{arm}"].test_metric(METRIC)
+                  if f"{g}-{arm}" in runs else None for g in groups]
+        cells.append(_per_seed_text(values, ".4f", 1))
       for arm in ADVERSARIAL:
         for rule in ("within", "whole"):
           gains = [gain(runs, g, arm, rule) for g in groups]
-          gains = [g for g in gains if g is not None]
-          cells.append(
-              mean_sd_text([100 * g.relative for g in gains], "+.1f") + " % ("
-              + ", ".join(f"{100 * g.relative:+.1f}" for g in gains) + ")"
-              if gains else "—")
+          cells.append(_per_seed_text(
+              [None if g is None else g.relative for g in gains], "+.1f", 100,
+              " %"))
       rows.append("| " + " | ".join(cells) + " |")
   if not rows:
     return ""
   return (
       "## Over training seeds\n\n"
       "Each seed repeats the whole schedule (`run_all.sh --seed=N`: its own "
-      "1,000-epoch pre-run, then the three continuations from its epoch-1,000 "
+      "1,000-epoch pre-run, then its continuations from its epoch-1,000 "
       "checkpoint); seed 0 is the table above. Test NDCG@100, mean ± sample "
-      "SD over the seeds (each seed's value in parentheses), and the relative "
+      "SD over the seeds that ran the arm (each seed's value in parentheses, "
+      "— where a seed did not run it), and the relative "
       "gain of each ASASRec over the SASRec of its own seed, with the epoch "
       "selected within the continuation (Table 2's rule) or over pre-run and "
       "continuation. A paired t-test over users within one seed does not see "

@@ -128,3 +128,21 @@ def test_an_arm_that_ran_under_every_seed_is_judged_by_its_own_spread(
   assert "| +0.0200 |" in row
   assert "no effect distinguishable from seed variation" in row
   assert "0.0346" in row
+
+
+def test_a_seed_that_did_not_run_an_arm_keeps_its_slot(tmp_path):
+  _three_seeds(tmp_path)
+  # Eq. 9 under seeds 0 and 2 only: NDCG@100 means 0.26 and 0.19 (users
+  # [0.18, 0.34, 0.26, 0.26] and [0.19, 0.2, 0.1, 0.27]), mean 0.225, SD
+  # 0.0495; gains 0.26 / 0.2 - 1 = +30.0 % and 0.19 / 0.2 - 1 = -5.0 %
+  make_run(tmp_path, "video-paper-asasrec", {"ndcg@100": [0.18, 0.34, 0.26,
+                                                           0.26]})
+  make_run(tmp_path, "video-paper-seed2-asasrec",
+           {"ndcg@100": [0.19, 0.2, 0.1, 0.27]})
+  found = runs_module.load_runs(str(tmp_path))
+  row = next(line for line in seeds.seeds_markdown(found).splitlines()
+             if line.startswith("| Video | paper | 0, 1, 2 |"))
+  assert "| 0.2250 ± 0.0495 (0.2600, —, 0.1900) |" in row
+  assert "| +12.5 ± 24.7 % (+30.0, —, -5.0) |" in row
+  # the authors' step ran under every seed: +15.0 ± 5.0 % as before
+  assert "| +15.0 ± 5.0 % (+20.0, +10.0, +15.0) |" in row
