@@ -201,8 +201,12 @@ def binary_cross_entropy(pos_logits: tf.Tensor, neg_logits: tf.Tensor,
   float32), in one of the LOSSES forms."""
   if form == "bce":
     return tf.nn.softplus(-pos_logits) + tf.nn.softplus(neg_logits)
+  # The maximum is a no-op on values (sigmoid <= 1) that keeps Grappler's
+  # constant push-down from turning (1 - s) + 1e-24 into (1 + 1e-24) - s,
+  # which is 1 - s in float32: log(0) = -inf where the authors get 55.26.
+  one_minus = tf.maximum(1.0 - tf.sigmoid(neg_logits), 0.0)
   return (-tf.math.log(tf.sigmoid(pos_logits) + _LOG_EPS)
-          - tf.math.log(1.0 - tf.sigmoid(neg_logits) + _LOG_EPS))
+          - tf.math.log(one_minus + _LOG_EPS))
 
 
 def gbce_beta(num_negatives, num_items: int, t: float):

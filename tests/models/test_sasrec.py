@@ -496,6 +496,20 @@ def test_the_authors_loss_form_by_hand_and_where_its_gradient_vanishes():
   assert tape.gradient(ours, pos).numpy()[3] == pytest.approx(-1.0)
 
 
+def test_the_authors_loss_form_is_the_same_inside_a_tf_function():
+  # Traced, Grappler may fold (1 - s) + 1e-24 into (1 + 1e-24) - s = 1 - s,
+  # which is log(0) = inf for a negative past logit 17; the authors' value
+  # there is -log(1e-24) = 55.262042 (positive at 0 adds log 2 = 0.693147).
+  from asasrec_tf.models.sasrec import binary_cross_entropy
+  pos = tf.zeros([4])
+  neg = tf.constant([0.0, 17.0, 60.0, 200.0])
+  traced = tf.function(
+      lambda p, n: binary_cross_entropy(p, n, "bce_authors"))(pos, neg)
+  eager = binary_cross_entropy(pos, neg, "bce_authors")
+  np.testing.assert_allclose(traced.numpy(), eager.numpy(), rtol=1e-6)
+  np.testing.assert_allclose(traced.numpy()[2:], [55.955189] * 2, rtol=1e-5)
+
+
 def test_the_loss_form_reaches_the_training_loss():
   ours, theirs = make(), make(loss="bce_authors")
   b = batch()
