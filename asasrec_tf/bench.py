@@ -21,7 +21,9 @@ measures how cost grows with what should not matter (generated data, d 64,
 maxlen 50, batch 128): the ms per step of SASRec (dense and lazy Adam) and
 of the authors' step with 10K to 3M items; building the sampler, one epoch
 of batches and the peak RSS with 50K to 2M users of 10 items among 100K;
-loading a 20M-line file; full-ranking evaluation at 3M items.
+loading a 20M-line file; full-ranking evaluation at 3M items; the
+optimizer's update alone at 1M items, fused Adam against Keras's with and
+without XLA (``--case=scale-adam_1000000`` runs that one alone).
 
   python -m asasrec_tf.bench --pmixer_dir=DIR --torch_python=PY [--rounds=3]
 
@@ -426,10 +428,81 @@ def _scale_eval_case() -> dict:
           "peak_rss_mb": _status_mb("VmHWM")}
 
 
+# The optimizer's update alone: the table size, and the rows of one batch's
+# gradient (128 sequences x 50 positions, repeats included).
+ADAM_ITEMS = 1_000_000
+ADAM_ROWS = 128 * 50
+ADAM_UPDATES = ("fused", "keras", "keras-xla")
+
+
+def _adam_update_case(num_items: int, rounds: int) -> dict:
+  """The optimizer's update alone on a [num_items + 1, 64] item table: our
+  DenseAdam (TensorFlow's fused kernel), Keras's Adam, and Keras's Adam with
+  the update compiled by XLA (issue 22 measured XLA 1.85x faster than
+  Keras's update at 1M items). Each gets the same densified gradient of
+  ADAM_ROWS rows; the three alternate within each round, so that the
+  machine's drift hits all alike. Also reports how far each one's weights
+  end from the fused kernel's."""
+  import keras
+  import numpy as np
+  import tensorflow as tf
+  from asasrec_tf.training.optimizers import DenseAdam
+  rng = np.random.default_rng(0)
+  start = rng.normal(0, 0.01, (num_items + 1, 64)).astype(np.float32)
+  indices = tf.constant(rng.integers(1, num_items + 1, ADAM_ROWS), tf.int64)
+  values = tf.constant(rng.normal(0, 1, (ADAM_ROWS, 64)).astype(np.float32))
+  shape = tf.constant(start.shape, tf.int64)
+
+  def update(optimizer, jit):
+    table = tf.Variable(start)
+    optimizer.build([table])
+
+    @tf.function(jit_compile=jit)
+    def apply():
+      gradient = tf.convert_to_tensor(tf.IndexedSlices(values, indices, shape))
+      optimizer.apply_gradients([(gradient, table)])
+    return apply, table
+
+  settings = dict(learning_rate=1e-3, beta_2=0.98, epsilon=1e-8)
+  updates = {"fused": update(DenseAdam(**settings), False),
+             "keras": update(keras.optimizers.Adam(**settings), False),
+             "keras-xla": update(keras.optimizers.Adam(**settings), True)}
+  for apply, _ in updates.values():
+    apply(), apply()  # trace and compile
+  times = {name: [] for name in updates}
+  for _ in range(rounds):
+    for name, (apply, _) in updates.items():
+      t = time.perf_counter()
+      apply()
+      times[name].append(time.perf_counter() - t)
+  fused = updates["fused"][1].numpy()
+  return {"case": "scale-adam", "items": num_items, "rows": ADAM_ROWS,
+          "updates": 2 + rounds,
+          "ms": {n: statistics.median(t) * 1e3 for n, t in times.items()},
+          "max_abs_diff": {n: float(np.abs(v.numpy() - fused).max())
+                           for n, (_, v) in updates.items()},
+          "peak_rss_mb": _peak_rss_mb()}
+
+
+def adam_text(r: dict) -> str:
+  """The paragraph of results/bench_scale.md on the update alone."""
+  ms = r["ms"]
+  return (f"The optimizer's update alone on a {r['items']:,}-row item table "
+          f"(d 64; a batch's gradient of {r['rows']:,} rows, densified; "
+          f"medians over {r['updates'] - 2} alternating updates): our fused "
+          f"Adam {ms['fused']:.1f} ms, Keras's Adam {ms['keras']:.1f} ms "
+          f"({ms['keras'] / ms['fused']:.2f}x the fused), Keras's Adam "
+          f"compiled by XLA {ms['keras-xla']:.1f} ms "
+          f"({ms['keras-xla'] / ms['fused']:.2f}x the fused); after "
+          f"{r['updates']} updates their weights differ from the fused "
+          f"kernel's by at most {r['max_abs_diff']['keras']:.1e} and "
+          f"{r['max_abs_diff']['keras-xla']:.1e}.")
+
+
 def scale_cases():
   cases = [f"scale-items_{n}_{m}" for n in SCALE_ITEMS for m in SCALE_MODELS]
   cases += [f"scale-users_{n}" for n in SCALE_USERS]
-  return cases + ["scale-load", "scale-eval"]
+  return cases + ["scale-load", "scale-eval", f"scale-adam_{ADAM_ITEMS}"]
 
 
 def scale_table(rows) -> str:
@@ -474,6 +547,8 @@ def scale_table(rows) -> str:
               f"{r['build_peak_rss_mb']:.0f} MB). A training process holds Adam's "
               "two moments besides (twice the item table, "
               f"{2 * (r['items'] + 1) * 64 * 4 / 2**30:.1f} GiB here)."]
+    if r["case"] == "scale-adam":
+      out += ["", adam_text(r)]
   return "\n".join(out) + "\n"
 
 
@@ -579,6 +654,8 @@ def run_case(case: str) -> dict:
     return _scale_load_case()
   if case == "scale-eval":
     return _scale_eval_case()
+  if case.startswith("scale-adam_"):
+    return _adam_update_case(int(case.split("_")[1]), 5 if FLAGS.quick else 20)
   if case == "d":
     return _eval_case(FLAGS.quick)
   if case == "e":

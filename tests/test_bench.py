@@ -90,7 +90,33 @@ def test_the_scale_table_reports_growth_against_10k_items(monkeypatch):
           "before it with the model built (its initialisation peaked at "
           "2800 MB)") in text
   assert bench.output_path(False, scale=True) == "results/bench_scale.md"
-  assert len(bench.scale_cases()) == 4 * 3 + 3 + 2
+  assert len(bench.scale_cases()) == 4 * 3 + 3 + 3
+
+
+def test_the_adam_paragraph_gives_each_update_against_the_fused_kernel():
+  row = {"case": "scale-adam", "items": 1_000_000, "rows": 6400,
+         "updates": 22, "ms": {"fused": 80.0, "keras": 200.0,
+                               "keras-xla": 100.0},
+         "max_abs_diff": {"fused": 0.0, "keras": 3e-8, "keras-xla": 7e-8},
+         "peak_rss_mb": 900}
+  text = bench.adam_text(row)
+  # 200 / 80 = 2.50x, 100 / 80 = 1.25x
+  assert "our fused Adam 80.0 ms, Keras's Adam 200.0 ms (2.50x the fused)" \
+      in text
+  assert "compiled by XLA 100.0 ms (1.25x the fused)" in text
+  assert "medians over 20 alternating updates" in text
+  assert "at most 3.0e-08 and 7.0e-08" in text
+  assert text in bench.scale_table([row])
+
+
+def test_the_adam_case_times_three_updates_that_agree():
+  row = bench._adam_update_case(1_000, rounds=2)
+  assert set(row["ms"]) == set(bench.ADAM_UPDATES)
+  assert all(ms > 0 for ms in row["ms"].values())
+  # Four updates of the same gradient: the same Adam to float rounding.
+  assert row["max_abs_diff"]["fused"] == 0.0
+  assert row["max_abs_diff"]["keras"] < 1e-6
+  assert row["max_abs_diff"]["keras-xla"] < 1e-6
 
 
 def _tiny_dataset():
