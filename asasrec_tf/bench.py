@@ -467,8 +467,9 @@ def _adam_update_case(num_items: int, rounds: int) -> dict:
   updates = {"fused": update(DenseAdam(**settings), False),
              "keras": update(keras.optimizers.Adam(**settings), False),
              "keras-xla": update(keras.optimizers.Adam(**settings), True)}
-  for apply, _ in updates.values():
-    apply(), apply()  # trace and compile
+  for apply, _ in updates.values():  # trace and compile, then warm up
+    apply()
+    apply()
   times = {name: [] for name in updates}
   for _ in range(rounds):
     for name, (apply, _) in updates.items():
