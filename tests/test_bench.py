@@ -97,7 +97,8 @@ def test_the_adam_paragraph_gives_each_update_against_the_fused_kernel():
   row = {"case": "scale-adam", "items": 1_000_000, "rows": 6400,
          "updates": 22, "ms": {"fused": 80.0, "keras": 200.0,
                                "keras-xla": 100.0},
-         "max_abs_diff": {"fused": 0.0, "keras": 3e-8, "keras-xla": 7e-8},
+         "fused_moved": 4e-3,
+         "max_abs_diff": {"keras": 3e-8, "keras-xla": 7e-8},
          "peak_rss_mb": 900}
   text = bench.adam_text(row)
   # 200 / 80 = 2.50x, 100 / 80 = 1.25x
@@ -113,8 +114,9 @@ def test_the_adam_case_times_three_updates_that_agree():
   row = bench._adam_update_case(1_000, rounds=2)
   assert set(row["ms"]) == set(bench.ADAM_UPDATES)
   assert all(ms > 0 for ms in row["ms"].values())
-  # Four updates of the same gradient: the same Adam to float rounding.
-  assert row["max_abs_diff"]["fused"] == 0.0
+  # Four updates of the same gradient: the same Adam to float rounding,
+  # and a real update (lr 1e-3 moves a touched weight by about 1e-3 a step).
+  assert row["fused_moved"] > 1e-3
   assert row["max_abs_diff"]["keras"] < 1e-6
   assert row["max_abs_diff"]["keras-xla"] < 1e-6
 
