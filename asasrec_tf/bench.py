@@ -19,8 +19,9 @@ op type, which is what explains a missed target.
 
 measures how cost grows with what should not matter (generated data, d 64,
 maxlen 50, batch 128): the ms per step of SASRec and of the authors' step,
-each with the default (dense) and the lazy Adam, with 10K to 3M items; building the sampler, one epoch
-of batches and the peak RSS with 50K to 2M users of 10 items among 100K;
+each with the default (dense) and the lazy Adam, with 10K to 3M items;
+building the sampler, one epoch of batches and the peak RSS with 50K to 2M
+users of 10 items among 100K;
 loading a 20M-line file; full-ranking evaluation at 3M items; the
 optimizer's update alone at 1M items, fused Adam against Keras's with and
 without XLA (``--case=scale-adam_1000000`` runs that one alone).
