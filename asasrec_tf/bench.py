@@ -100,31 +100,28 @@ def _peak_rss_mb() -> float:
   return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
+# The authors' step (feay1234/ASASRec): Gamma from a dropout-off pass
+# (forward and a backward to the item table only), then one training pass.
+AUTHORS_STEP = {"adv_target": "output", "adv_passes": "one"}
+
 # The models a training case times: (model, build keyword arguments, passes
 # through the network per step, length buckets).
 VARIANTS = {
     "sasrec": ("sasrec", {}, 1, False),
     "asasrec": ("asasrec", {}, 3, False),
     "asasrec-shared": ("asasrec", {"adv_gamma": "shared"}, 2, False),
-    "asasrec-shared-output": ("asasrec", {"adv_gamma": "shared",
-                                          "adv_gamma_uses": "target",
-                                          "adv_target": "output",
-                                          "adv_passes": "one"}, 1, False),
-    # The authors' step: Gamma from a dropout-off pass (forward and a
-    # backward to the item table only), then one training pass.
-    "asasrec-authors": ("asasrec", {"adv_target": "output",
-                                    "adv_passes": "one"}, 2, False),
+    "asasrec-shared-output": ("asasrec", {**AUTHORS_STEP,
+                                          "adv_gamma": "shared",
+                                          "adv_gamma_uses": "target"}, 1, False),
+    "asasrec-authors": ("asasrec", AUTHORS_STEP, 2, False),
     "sasrec-buckets": ("sasrec", {}, 1, True),
     "asasrec-shared-buckets": ("asasrec", {"adv_gamma": "shared"}, 2, True),
     # The losses beyond the paper (gbce with gSASRec's 256 negatives).
     "sasrec-gbce": ("sasrec", {"loss": "gbce"}, 1, False),
     "sasrec-ce": ("sasrec", {"loss": "ce"}, 1, False),
-    "asasrec-authors-gbce": ("asasrec", {"adv_target": "output",
-                                         "adv_passes": "one",
-                                         "loss": "gbce"}, 2, False),
-    "asasrec-authors-ce": ("asasrec", {"adv_target": "output",
-                                       "adv_passes": "one", "loss": "ce"},
-                           2, False),
+    "asasrec-authors-gbce": ("asasrec", {**AUTHORS_STEP, "loss": "gbce"}, 2,
+                             False),
+    "asasrec-authors-ce": ("asasrec", {**AUTHORS_STEP, "loss": "ce"}, 2, False),
 }
 LOSS_VARIANTS = ("sasrec-gbce", "sasrec-ce", "asasrec-authors-gbce",
                  "asasrec-authors-ce")
@@ -315,11 +312,9 @@ SCALE_ITEMS = (10_000, 100_000, 1_000_000, 3_000_000)
 SCALE_USERS = (50_000, 500_000, 2_000_000)
 SCALE_MODELS = {"sasrec": ("sasrec", {}),
                 "sasrec-lazy": ("sasrec", {"optimizer": "lazy_adam"}),
-                "asasrec-authors": ("asasrec", {"adv_target": "output",
-                                                "adv_passes": "one"}),
-                "asasrec-authors-lazy": ("asasrec", {
-                    "adv_target": "output", "adv_passes": "one",
-                    "optimizer": "lazy_adam"})}
+                "asasrec-authors": ("asasrec", AUTHORS_STEP),
+                "asasrec-authors-lazy": ("asasrec", {**AUTHORS_STEP,
+                                                     "optimizer": "lazy_adam"})}
 SCALE_LINES = 20_000_000
 
 
