@@ -62,7 +62,11 @@ def test_non_finite_floats_are_refused_naming_the_flag(flag, tmp_path):
 
 
 @pytest.mark.slow
-def test_ctrl_c_exits_130_with_a_line_not_a_traceback(tmp_path):
+@pytest.mark.parametrize("sig,code,line", [
+    (signal.SIGINT, 130, "interrupted"), (signal.SIGTERM, 143, "terminated")])
+def test_a_stop_signal_exits_with_its_code_a_line_and_the_checkpoint(
+    tmp_path, sig, code, line):
+  # 130 = 128 + SIGINT (2), 143 = 128 + SIGTERM (15): the shell's convention.
   proc = subprocess.Popen(
       [sys.executable, "-m", "asasrec_tf.main", "--epochs=500",
        "--synthetic_users=300", f"--results_dir={tmp_path}", "--run_name=r"],
@@ -71,10 +75,10 @@ def test_ctrl_c_exits_130_with_a_line_not_a_traceback(tmp_path):
   while not (tmp_path / "r" / "checkpoint.json").exists():
     assert time.time() < deadline and proc.poll() is None
     time.sleep(0.1)
-  proc.send_signal(signal.SIGINT)
+  proc.send_signal(sig)
   _, err = proc.communicate(timeout=120)
-  assert proc.returncode == 130
-  assert "interrupted; a run resumes from its last checkpoint" in err
+  assert proc.returncode == code, err[-2000:]
+  assert f"{line}; a run resumes from its last checkpoint" in err
   assert "Traceback" not in err
   assert (tmp_path / "r" / "checkpoint.json").exists()
 
@@ -164,24 +168,6 @@ def test_library_packages_define_no_flags():
   assert out.returncode == 0, out.stderr[-2000:]
   # programs define theirs only when run, in define_flags()
   assert out.stdout.strip().splitlines()[-1] == "[]"
-
-
-@pytest.mark.slow
-def test_sigterm_exits_143_with_a_line_and_keeps_the_checkpoint(tmp_path):
-  proc = subprocess.Popen(
-      [sys.executable, "-m", "asasrec_tf.main", "--epochs=500",
-       "--synthetic_users=300", f"--results_dir={tmp_path}", "--run_name=r"],
-      cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-  deadline = time.time() + 240
-  while not (tmp_path / "r" / "checkpoint.json").exists():
-    assert time.time() < deadline and proc.poll() is None
-    time.sleep(0.1)
-  proc.send_signal(signal.SIGTERM)
-  _, err = proc.communicate(timeout=120)
-  assert proc.returncode == 143, err[-2000:]
-  assert "terminated; a run resumes from its last checkpoint" in err
-  assert "Traceback" not in err
-  assert (tmp_path / "r" / "checkpoint.json").exists()
 
 
 CTRL_C_WHILE_FLAGS_ARE_DEFINED = """
