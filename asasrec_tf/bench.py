@@ -114,6 +114,9 @@ VARIANTS = {
                                           "adv_gamma": "shared",
                                           "adv_gamma_uses": "target"}, 1, False),
     "asasrec-authors": ("asasrec", AUTHORS_STEP, 2, False),
+    # Dropout off: the ceiling of any cheaper dropout (a third of case
+    # (a)'s profile), not a configuration anyone trains.
+    "sasrec-no-dropout": ("sasrec", {"dropout_rate": 0.0}, 1, False),
     "sasrec-buckets": ("sasrec", {}, 1, True),
     "asasrec-shared-buckets": ("asasrec", {"adv_gamma": "shared"}, 2, True),
     # The losses beyond the paper (gbce with gSASRec's 256 negatives).
