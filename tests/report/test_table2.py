@@ -174,21 +174,33 @@ def test_bpr_trained_longer_has_its_own_rows_beside_table2s(tmp_path):
            start_epoch=200, epochs_run=100, best_epoch=300)
   make_run(tmp_path, "ml-1m-paper-apr", {"ndcg@100": [0.3, 0.3, 0.3, 0.15]},
            start_epoch=200, epochs_run=100, best_epoch=220)
+  make_run(tmp_path, "ml-1m-paper-bpr1000-bpr-pre",
+           {"ndcg@100": [0.3, 0.3, 0.3, 0.3]}, epochs_run=1000,
+           best_epoch=700)
   make_run(tmp_path, "ml-1m-paper-bpr1000-bpr",
-           {"ndcg@100": [0.4, 0.5, 0.4, 0.3]},
+           {"ndcg@100": [0.4, 0.5, 0.4, 0.3]}, init_from=
+           "ml-1m-paper-bpr1000-bpr-pre",
            start_epoch=1000, epochs_run=100, best_epoch=1040)
   make_run(tmp_path, "ml-1m-paper-bpr1000-apr",
-           {"ndcg@100": [0.2, 0.2, 0.3, 0.1]},
+           {"ndcg@100": [0.2, 0.2, 0.3, 0.1]}, init_from=
+           "ml-1m-paper-bpr1000-bpr-pre",
            start_epoch=1000, epochs_run=100, best_epoch=1100)
   md = table2.bpr_schedule_markdown(runs.load_runs(str(tmp_path)))
   # 200: BPR mean 0.25, APR 0.2625, +5.0 %; p 0.789 as in the test above
   # (the same per-user values). Paper: BPR 0.1069, APR 0.1093.
+  # Without a pre-run among the runs, the whole run is the continuation.
   assert ("| MovieLens | paper | 200 | 0.2500 | 0.2625 | +5.0 % | 0.789 | "
+          "0.2500 / 0.2625 | +5.0 % | 0.789 | "
           "300 of 300 / 220 of 300 | 0.1069 / 0.1093 |") in md
   # 1,000: 0.4 vs 0.2, -50.0 %; differences -0.2, -0.3, -0.1, -0.2: SD
   # sqrt(0.02 / 3) = 0.0816, t = -0.2 / (0.0816 / 2) = -4.90, 3 df: p 0.0163.
+  # Whole run: BPR keeps its continuation (0.4 >= the pre-run's 0.3), APR
+  # takes the pre-run (0.2 < 0.3): 0.3 / 0.4 - 1 = -25.0 %; differences
+  # -0.1, -0.2, -0.1, 0: mean -0.1, SD sqrt(0.02 / 3) = 0.0816,
+  # t = -0.1 / (0.0816 / 2) = -2.45, 3 df: p 0.0917.
   assert ("| MovieLens | paper | 1000 | 0.4000 | 0.2000 | -50.0 % | "
-          "0.0163 | 1040 of 1100 / 1100 of 1100 | 0.1069 / 0.1093 |") in md
+          "0.0163 | 0.4000 / 0.3000 | -25.0 % | 0.0917 | "
+          "1040 of 1100 / 1100 of 1100 | 0.1069 / 0.1093 |") in md
   assert "## BPR before APR" in table2.markdown(
       runs.load_runs(str(tmp_path)), [])
 
