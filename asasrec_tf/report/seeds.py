@@ -49,19 +49,20 @@ def seeds_of(runs: Dict[str, Run], dataset: str, protocol: str) -> List[int]:
 
 @dataclasses.dataclass
 class Gain:
-  """The relative gain of an adversarial arm over SASRec under one rule."""
+  """The relative gain of an arm (an ASASRec, or APR) over its base (SASRec,
+  or BPR) under one rule."""
 
-  sasrec: float
-  asasrec: float
+  base: float
+  arm: float
   p: Optional[float]   # paired t over users; None without per-user values
 
   @property
   def relative(self) -> float:
-    return self.asasrec / self.sasrec - 1
+    return self.arm / self.base - 1
 
   @property
   def absolute(self) -> float:
-    return self.asasrec - self.sasrec
+    return self.arm - self.base
 
 
 def _select(run: Run, runs: Dict[str, Run], rule: str
@@ -74,10 +75,10 @@ def _select(run: Run, runs: Dict[str, Run], rule: str
 
 
 def gain(runs: Dict[str, Run], group: str, arm: str,
-         rule: str = "within") -> Optional[Gain]:
-  """``arm``'s gain over ``group``-sasrec under ``rule`` (None if a run is
+         rule: str = "within", base: str = "sasrec") -> Optional[Gain]:
+  """``arm``'s gain over ``group``-``base`` under ``rule`` (None if a run is
   missing or the rule does not apply)."""
-  a, s = runs.get(f"{group}-{arm}"), runs.get(f"{group}-sasrec")
+  a, s = runs.get(f"{group}-{arm}"), runs.get(f"{group}-{base}")
   if a is None or s is None:
     return None
   sa, ss = _select(a, runs, rule), _select(s, runs, rule)
@@ -194,7 +195,7 @@ def selection_markdown(runs: Dict[str, Run]) -> str:
               cells.append("—")
               continue
             any_rule = True
-            cells.append(f"{res.sasrec:.4f} → {res.asasrec:.4f}, "
+            cells.append(f"{res.base:.4f} → {res.arm:.4f}, "
                          f"{100 * res.relative:+.1f} % (p {p_text(res.p)})")
           if any_rule:
             rows.append("| " + " | ".join(cells) + " |")

@@ -16,7 +16,7 @@ import io
 import re
 from typing import Dict, List, Optional, Sequence
 
-from asasrec_tf.report import paper, seeds, selection
+from asasrec_tf.report import paper, seeds
 from asasrec_tf.report.runs import Run, compare, p_text
 
 ALPHA = 0.05
@@ -209,10 +209,8 @@ def bpr_schedule_markdown(runs: Dict[str, Run]) -> str:
         bpr, apr = runs.get(f"{prefix}-bpr"), runs.get(f"{prefix}-apr")
         if not (bpr and apr):
           continue
-        nb, na = bpr.test_metric("ndcg@100"), apr.test_metric("ndcg@100")
-        test = compare(apr, bpr, "ndcg@100")
-        wb, wa = (selection.whole_run(r, runs) for r in (bpr, apr))
-        whole = compare(wa.per_user, wb.per_user, "ndcg@100")
+        within, whole = (seeds.gain(runs, prefix, "apr", rule, base="bpr")
+                         for rule in ("within", "whole"))
         ref = paper.TABLE2.get(d)
         theirs = (f"{ref['bpr'][1]:.4f} / {ref['apr'][1]:.4f}" if ref
                   else "—")
@@ -221,10 +219,11 @@ def bpr_schedule_markdown(runs: Dict[str, Run]) -> str:
             f"{r.results.get('start_epoch', 0) + r.results['epochs_run']}"
             for r in (bpr, apr))
         rows.append(f"| {paper.DATASET_NAMES[d]} | {protocol} | "
-                    f"{bpr.results.get('start_epoch', 0)} | {nb:.4f} | "
-                    f"{na:.4f} | {100 * (na / nb - 1):+.1f} % | "
-                    f"{p_text(test.p)} | {wb.value:.4f} / {wa.value:.4f} | "
-                    f"{100 * (wa.value / wb.value - 1):+.1f} % | "
+                    f"{bpr.results.get('start_epoch', 0)} | "
+                    f"{within.base:.4f} | {within.arm:.4f} | "
+                    f"{100 * within.relative:+.1f} % | {p_text(within.p)} | "
+                    f"{whole.base:.4f} / {whole.arm:.4f} | "
+                    f"{100 * whole.relative:+.1f} % | "
                     f"{p_text(whole.p)} | {best} | {theirs} |")
   if not rows:
     return ""

@@ -32,8 +32,8 @@ def test_three_rules_by_hand(tmp_path):
   # differences 0.1, 0.1, 0.16, mean 0.12, sd 0.034641, t = 6.0 with 2 df,
   # p = 1 - 6 / sqrt(2 + 36) = 0.026671
   whole = seeds.gain(found, "video-paper", "asasrec-authors", "whole")
-  assert (whole.sasrec, whole.asasrec) == (pytest.approx(0.3),
-                                           pytest.approx(0.42))
+  assert (whole.base, whole.arm) == (pytest.approx(0.3),
+                                   pytest.approx(0.42))
   assert whole.p == pytest.approx(0.026671, rel=1e-4)
   # every 20 epochs: only 1020 is eligible: 0.40 / 0.19 - 1 = +110.5 %, and
   # neither arm has per-user values there
