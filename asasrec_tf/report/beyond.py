@@ -166,6 +166,14 @@ def sensitivity_markdown(runs: Dict[str, Run]) -> str:
       + "\n".join(parts))
 
 
+def cell_labels(grid) -> List[Tuple[int, int, str]]:
+  """(row, column, text) of each heat-map cell: the gain in % with its sign,
+  or 'not run' where the grid holds NaN."""
+  import numpy as np
+  return [(i, j, "not run" if np.isnan(v) else f"{v:+.1f}")
+          for (i, j), v in np.ndenumerate(grid)]
+
+
 def plot_sensitivity(runs: Dict[str, Run], dataset: str, out_dir: str,
                      title: str = "") -> Optional[str]:
   """Writes sensitivity_<dataset>.png (atomically), a heat map of the mean
@@ -185,11 +193,15 @@ def plot_sensitivity(runs: Dict[str, Run], dataset: str, out_dir: str,
         grid[i, j] = float(np.mean(cells[(e, r)]))
   bound = max(float(np.nanmax(np.abs(grid))), 1e-9)
   fig, ax = plt.subplots(figsize=(1.6 + 1.4 * len(regs), 1.2 + 0.6 * len(eps)))
-  image = ax.imshow(grid, cmap="RdBu", vmin=-bound, vmax=bound, aspect="auto")
-  for i in range(len(eps)):
-    for j in range(len(regs)):
-      if not np.isnan(grid[i, j]):
-        ax.text(j, i, f"{grid[i, j]:+.1f}", ha="center", va="center")
+  # A cell not run is grey, not the white of a zero gain.
+  cmap = matplotlib.colormaps["RdBu"].with_extremes(bad="lightgrey")
+  image = ax.imshow(np.ma.masked_invalid(grid), cmap=cmap, vmin=-bound,
+                    vmax=bound, aspect="auto")
+  for i, j, text in cell_labels(grid):
+    value = grid[i, j]
+    color = ("dimgrey" if np.isnan(value) else
+             "white" if abs(value) > 0.6 * bound else "black")
+    ax.text(j, i, text, ha="center", va="center", color=color)
   ax.set_xticks(range(len(regs)), [f"{r:g}" for r in regs])
   ax.set_yticks(range(len(eps)), [f"{e:g}" for e in eps])
   ax.set_xlabel("λ (adv_reg)")

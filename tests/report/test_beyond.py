@@ -3,6 +3,7 @@ comments: the loss x model table and the sensitivity grid."""
 
 import os
 
+import numpy as np
 import pytest
 
 from asasrec_tf.report import beyond, runs as runs_module
@@ -83,3 +84,10 @@ def test_sensitivity_cells_come_from_the_runs_flags(tmp_path):
 def test_nothing_to_report_writes_nothing(tmp_path):
   _pair(tmp_path, "video-paper", [0.2], [0.25])
   assert beyond.markdown(runs_module.load_runs(str(tmp_path)), "x") == ""
+
+
+def test_heat_map_labels_a_cell_not_run_apart_from_a_zero_gain():
+  # a missing cell must not read as 0 %: its label says so
+  grid = np.array([[0.0, np.nan], [-2.25, 6.75]])
+  assert beyond.cell_labels(grid) == [
+      (0, 0, "+0.0"), (0, 1, "not run"), (1, 0, "-2.2"), (1, 1, "+6.8")]
