@@ -6,7 +6,6 @@ import dataclasses
 import io
 import json
 import os
-import shutil
 import zipfile
 from typing import Dict, List, Optional, Tuple
 
@@ -104,12 +103,22 @@ def archive(run: Run, dest_dir: str) -> str:
   results.json, robustness.json if measured, and the per-user test ranks
   (compressed; every per-user metric follows from them), so that tables
   and significance marks can be rebuilt from the archive alone
-  (``--runs_dir=<dest_dir>``)."""
+  (``--runs_dir=<dest_dir>``).
+
+  Each file is written atomically. A kept file the run does not have is
+  removed from an earlier archive of the same name: it was copied from the
+  run archived there before (a robustness.json of other weights), and left
+  in place it would be reported as this run's.
+  """
   target = os.path.join(dest_dir, run.name)
   os.makedirs(target, exist_ok=True)
   for name in ARCHIVED:
-    if os.path.isfile(os.path.join(run.path, name)):
-      shutil.copyfile(os.path.join(run.path, name), os.path.join(target, name))
+    source, kept = os.path.join(run.path, name), os.path.join(target, name)
+    if os.path.isfile(source):
+      with open(source, "rb") as f:
+        atomic_write_bytes(kept, f.read())
+    elif os.path.isfile(kept):
+      os.remove(kept)
   source = os.path.join(run.path, PER_USER)
   if os.path.isfile(source):
     with np.load(source, allow_pickle=False) as z:
@@ -118,4 +127,6 @@ def archive(run: Run, dest_dir: str) -> str:
     buf = io.BytesIO()
     np.savez_compressed(buf, **kept)
     atomic_write_bytes(os.path.join(target, PER_USER), buf.getvalue())
+  elif os.path.isfile(os.path.join(target, PER_USER)):
+    os.remove(os.path.join(target, PER_USER))
   return target
