@@ -2,11 +2,13 @@
 comments: the loss x model table and the sensitivity grid."""
 
 import os
+import re
 
 import numpy as np
 import pytest
 
 from asasrec_tf.report import beyond, runs as runs_module
+from tests.conftest import REPO
 from tests.report.fake_runs import make_run
 
 
@@ -76,6 +78,8 @@ def test_sensitivity_cells_come_from_the_runs_flags(tmp_path):
   # (10 + 20) / 2 = 15, sd of (10, 20) = 7.07
   assert "| 0.1 | — | +15.0 ± 7.1 % (n=2) |" in md
   assert "| 2 | -50.0 % (n=1) | — |" in md
+  # the rest of run_all.sh's grid shows as not run, not as missing rows
+  assert "| 0.05 | — | — |" in md and "| 1 | — | — |" in md
   path = beyond.plot_sensitivity(found, "video", str(tmp_path))
   assert path and os.path.getsize(path) > 1000
   assert beyond.plot_sensitivity(found, "ml-1m", str(tmp_path)) is None
@@ -91,3 +95,12 @@ def test_heat_map_labels_a_cell_not_run_apart_from_a_zero_gain():
   grid = np.array([[0.0, np.nan], [-2.25, 6.75]])
   assert beyond.cell_labels(grid) == [
       (0, 0, "+0.0"), (0, 1, "not run"), (1, 0, "-2.2"), (1, 1, "+6.8")]
+
+
+def test_the_grid_shown_is_run_all_shs_grid():
+  # beyond.GRID_* mirror run_all.sh's SENS_EPS and SENS_REG; both must move together
+  text = open(os.path.join(REPO, "run_all.sh"), encoding="utf-8").read()
+  eps = re.search(r'^SENS_EPS="([^"]*)"', text, re.M).group(1).split()
+  reg = re.search(r'^SENS_REG="([^"]*)"', text, re.M).group(1).split()
+  assert tuple(map(float, eps)) == beyond.GRID_EPS
+  assert tuple(map(float, reg)) == beyond.GRID_REG
