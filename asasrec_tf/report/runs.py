@@ -98,6 +98,20 @@ def p_text(p: Optional[float]) -> str:
   return f"{p:.1e}" if p < 0.001 else f"{p:.3g}"
 
 
+def _archived_bytes(source: str, name: str) -> bytes:
+  """What archive() keeps of the run's file ``source``: the per-user file
+  cut to the ranks (compressed), any other file as it is."""
+  if name != PER_USER:
+    with open(source, "rb") as f:
+      return f.read()
+  with np.load(source, allow_pickle=False) as z:
+    kept = {"user_ids": z["user_ids"], "ks": z["ks"],
+            "ranks": z["ranks"].astype(np.int32)}
+  buf = io.BytesIO()
+  np.savez_compressed(buf, **kept)
+  return buf.getvalue()
+
+
 def archive(run: Run, dest_dir: str) -> str:
   """Copies what the report needs of ``run`` into ``dest_dir/<name>/``:
   results.json, robustness.json if measured, and the per-user test ranks
@@ -112,21 +126,10 @@ def archive(run: Run, dest_dir: str) -> str:
   """
   target = os.path.join(dest_dir, run.name)
   os.makedirs(target, exist_ok=True)
-  for name in ARCHIVED:
+  for name in ARCHIVED + (PER_USER,):
     source, kept = os.path.join(run.path, name), os.path.join(target, name)
     if os.path.isfile(source):
-      with open(source, "rb") as f:
-        atomic_write_bytes(kept, f.read())
+      atomic_write_bytes(kept, _archived_bytes(source, name))
     elif os.path.isfile(kept):
       os.remove(kept)
-  source = os.path.join(run.path, PER_USER)
-  if os.path.isfile(source):
-    with np.load(source, allow_pickle=False) as z:
-      kept = {"user_ids": z["user_ids"], "ks": z["ks"],
-              "ranks": z["ranks"].astype(np.int32)}
-    buf = io.BytesIO()
-    np.savez_compressed(buf, **kept)
-    atomic_write_bytes(os.path.join(target, PER_USER), buf.getvalue())
-  elif os.path.isfile(os.path.join(target, PER_USER)):
-    os.remove(os.path.join(target, PER_USER))
   return target
