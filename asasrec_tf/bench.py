@@ -80,6 +80,10 @@ def define_flags() -> None:
                   "items, users and file size instead (about 10 minutes; "
                   "Linux: memory is read from /proc); the table goes to "
                   "results/bench_scale.md.")
+  cli.define_flag(g, "bool", "losses", False, "Time the losses beyond the "
+                  "paper (--loss=gbce, --loss=ce) against bce in the "
+                  "paper's Video and ML-1M settings instead; the table goes "
+                  "to results/bench_losses.md.")
   cli.define_flag(g, "string", "pmixer_dir", None, "A checkout of "
                   "pmixer/SASRec.pytorch: time our SASRec side by side "
                   "with its training step instead; the table goes to "
@@ -93,6 +97,7 @@ TRAIN_CASES = {
     "a": ("video", "50", 128, "Video, maxlen 50, batch 128 (kang205/pmixer)"),
     "b": ("video", "auto", 512, "Video, paper setting (maxlen auto, batch 512)"),
     "c": ("ml-1m", "200", 128, "ML-1M, maxlen 200, batch 128 (SASRec's ML-1M)"),
+    "f": ("ml-1m", "auto", 512, "ML-1M, paper setting (maxlen auto, batch 512)"),
 }
 
 
@@ -128,11 +133,16 @@ VARIANTS = {
 }
 LOSS_VARIANTS = ("sasrec-gbce", "sasrec-ce", "asasrec-authors-gbce",
                  "asasrec-authors-ce")
+# --losses: each loss of SASRec and of the authors' step in the paper's
+# settings, the cases issue 23's runs train in.
+LOSS_CASES = tuple(f"{k}_{m}" for k in ("b", "f")
+                   for m in ("sasrec", "asasrec-authors", *LOSS_VARIANTS))
 # Which variants each training case times (every one on case (a)).
 CASE_VARIANTS = {"a": tuple(VARIANTS),
                  "b": ("sasrec", "asasrec", "asasrec-shared", "asasrec-authors",
                        *LOSS_VARIANTS),
-                 "c": ("sasrec", "asasrec", "asasrec-shared", *LOSS_VARIANTS)}
+                 "c": ("sasrec", "asasrec", "asasrec-shared", *LOSS_VARIANTS),
+                 "f": ("sasrec", "asasrec-authors", *LOSS_VARIANTS)}
 # The variants --profile traces (on case (a)).
 PROFILED = ("sasrec", "asasrec", "sasrec-buckets")
 
@@ -740,16 +750,44 @@ def table(rows, quick: bool) -> str:
   return "\n".join([head, "", *lines, "", *notes, *pipe, *profiles]) + "\n"
 
 
+def losses_table(rows, quick: bool) -> str:
+  """--losses: ms per step of each loss and its ratio to bce for the same
+  model and case, with the epoch it implies and the peak memory."""
+  def model_and_loss(variant):
+    loss = VARIANTS[variant][1].get("loss", "bce")
+    return variant.removesuffix(f"-{loss}"), loss
+
+  bce = {(r["case"], r["model"]): r["step_ms"] for r in rows
+         if model_and_loss(r["model"])[1] == "bce"}
+  lines = ["| case | model | loss | ms/step | x bce | s/epoch (est.) | "
+           "peak RSS MB |", "|---|---|---|---|---|---|---|"]
+  for r in rows:
+    model, loss = model_and_loss(r["model"])
+    base = bce.get((r["case"], model))
+    ratio = f"{r['step_ms'] / base:.2f}" if base else "—"
+    lines.append(f"| ({r['case']}) {TRAIN_CASES[r['case']][3]} | {model} | "
+                 f"{loss} | {r['step_ms']:.1f} | {ratio} | "
+                 f"{r['epoch_s']:.1f} | {r['peak_rss_mb']:.0f} |")
+  head = (f"Machine: {machine()}. {'Quick run. ' if quick else ''}"
+          "Each case in its own process (`python -m asasrec_tf.bench "
+          "--losses`); gbce with gSASRec's 256 negatives per target, ce over "
+          "the whole catalog; medians over the timed steps, fed by the input "
+          "pipeline (which draws gbce's negatives).")
+  return "\n".join([head, "", *lines]) + "\n"
+
+
 def output_path(quick: bool, out=None, scale: bool = False,
-                pmixer: bool = False) -> str:
+                pmixer: bool = False, losses: bool = False) -> str:
   """Where the table goes: --out if given, else results/bench.md (with
   --scale results/bench_scale.md, with --pmixer_dir
-  results/bench_pmixer.md), or for a quick run the same under the ignored
-  results/quick/, so that a smoke run never replaces a committed table."""
+  results/bench_pmixer.md, with --losses results/bench_losses.md), or for
+  a quick run the same under the ignored results/quick/, so that a smoke
+  run never replaces a committed table."""
   if out is not None:
     return out
   name = ("bench_pmixer.md" if pmixer else
-          "bench_scale.md" if scale else "bench.md")
+          "bench_scale.md" if scale else
+          "bench_losses.md" if losses else "bench.md")
   return f"results/quick/{name}" if quick else f"results/{name}"
 
 
@@ -771,8 +809,12 @@ def main(argv):
   cases += ["d", "e"]
   if FLAGS.quick:
     cases = ["a_sasrec", "a_asasrec", "a_asasrec-shared", "d", "e"]
+  if FLAGS.scale and FLAGS.losses:
+    raise SystemExit("--scale and --losses are separate tables: run one")
   if FLAGS.scale:
     cases = scale_cases()
+  if FLAGS.losses:
+    cases = list(LOSS_CASES)
   rows = []
   for case in cases:
     cmd = [sys.executable, "-m", "asasrec_tf.bench", f"--case={case}",
@@ -787,8 +829,14 @@ def main(argv):
       print(out.stderr[-3000:], file=sys.stderr)
       raise SystemExit(f"case {case} failed")
     rows.append(json.loads(out.stdout.strip().splitlines()[-1]))
-  text = scale_table(rows) if FLAGS.scale else table(rows, FLAGS.quick)
-  _write(text, output_path(FLAGS.quick, FLAGS.out, FLAGS.scale))
+  if FLAGS.scale:
+    text = scale_table(rows)
+  elif FLAGS.losses:
+    text = losses_table(rows, FLAGS.quick)
+  else:
+    text = table(rows, FLAGS.quick)
+  _write(text, output_path(FLAGS.quick, FLAGS.out, FLAGS.scale,
+                           losses=FLAGS.losses))
 
 
 def _write(text: str, out: str) -> None:

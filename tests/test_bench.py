@@ -48,6 +48,26 @@ def test_table_reports_ratios_and_profiles():
   assert "| MatMul | 12.50 | 25% |" in text
 
 
+def test_the_losses_table_gives_each_loss_against_bce_of_its_model(
+    monkeypatch):
+  monkeypatch.setattr(bench, "machine", lambda: "test machine")
+  row = {"case": "f", "epoch_s": 3.0, "peak_rss_mb": 1000.0}
+  rows = [{**row, "model": "sasrec", "step_ms": 250.0},
+          {**row, "model": "sasrec-ce", "step_ms": 1400.0},
+          {**row, "model": "asasrec-authors", "step_ms": 300.0},
+          {**row, "model": "asasrec-authors-gbce", "step_ms": 2700.0}]
+  text = bench.losses_table(rows, quick=False)
+  case = "(f) ML-1M, paper setting (maxlen auto, batch 512)"
+  # 1400 / 250 = 5.60; 2700 / 300 = 9.00 (the authors' step's own bce)
+  assert f"| {case} | sasrec | ce | 1400.0 | 5.60 | 3.0 | 1000 |" in text
+  assert f"| {case} | sasrec | bce | 250.0 | 1.00 |" in text
+  assert f"| {case} | asasrec-authors | gbce | 2700.0 | 9.00 |" in text
+  # without its bce row a loss has no ratio
+  assert "| — |" in bench.losses_table(rows[1:2], quick=True)
+  assert bench.output_path(False, losses=True) == "results/bench_losses.md"
+  assert bench.output_path(True, losses=True) == "results/quick/bench_losses.md"
+
+
 def test_op_breakdown_reads_a_trace(tmp_path):
   x = tf.random.uniform([64, 64])
 

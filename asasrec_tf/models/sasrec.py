@@ -33,6 +33,10 @@ from asasrec_tf.models.replicas import replica_sum
 # fully calibrated); 'ce', softmax cross-entropy over every item (SASRec+,
 # Klenitskiy & Vasilev, RecSys 2023), the padding id 0 excluded.
 _LOG_EPS = 1e-24
+# gBCE scores the whole catalog and picks the k negatives' logits when the
+# catalog has at most this many items per negative (see
+# SASRec._gbce_scores_catalog; measured in results/bench_losses.md).
+GBCE_CATALOG_RATIO = 16
 
 
 @keras.saving.register_keras_serializable("asasrec_tf")
@@ -148,27 +152,46 @@ class SASRec(Recommender):
     h = tf.boolean_mask(hidden, real)
     positives = tf.boolean_mask(batch["positives"], real)
     if self.loss_form == "ce":
-      table = tf.cast(self.item_table, h.dtype)
-      if output_delta is not None:
-        delta = (output_delta.dense(self.num_items + 1)
-                 if isinstance(output_delta, adversarial.RowDelta)
-                 else output_delta)
-        table += tf.cast(delta, h.dtype)
-      logits = tf.cast(tf.matmul(h, table[1:], transpose_b=True), tf.float32)
       losses = tf.nn.sparse_softmax_cross_entropy_with_logits(
-          labels=positives - 1, logits=logits)
+          labels=positives - 1, logits=self._catalog_logits(h, output_delta))
     else:
       negatives = batch["negatives"]
       if negatives.shape.rank == 2:
         negatives = negatives[..., None]
       negatives = tf.boolean_mask(negatives, real)
-      pos = self.embedding.lookup(positives, output_delta)
-      neg = self.embedding.lookup(negatives, output_delta)
-      pos_logits = tf.cast(tf.reduce_sum(h * pos, -1), tf.float32)
-      neg_logits = tf.cast(tf.einsum("nd,nkd->nk", h, neg), tf.float32)
+      if self._gbce_scores_catalog(negatives.shape[-1]):
+        logits = self._catalog_logits(h, output_delta)
+        pos_logits = tf.gather(logits, positives[:, None] - 1,
+                               batch_dims=1)[:, 0]
+        neg_logits = tf.gather(logits, negatives - 1, batch_dims=1)
+      else:
+        pos = self.embedding.lookup(positives, output_delta)
+        neg = self.embedding.lookup(negatives, output_delta)
+        pos_logits = tf.cast(tf.reduce_sum(h * pos, -1), tf.float32)
+        neg_logits = tf.cast(tf.einsum("nd,nkd->nk", h, neg), tf.float32)
       losses = generalised_bce(pos_logits, neg_logits, self.num_items,
                                self.gbce_t)
     return tf.reduce_sum(losses) / tf.maximum(self.target_count(batch), 1.0)
+
+  def _catalog_logits(self, h: tf.Tensor, output_delta) -> tf.Tensor:
+    """[N, I] float32 logits of every item (ids 1..I) for the [N, d] hidden
+    states, the output table perturbed by ``output_delta``."""
+    table = tf.cast(self.item_table, h.dtype)
+    if output_delta is not None:
+      delta = (output_delta.dense(self.num_items + 1)
+               if isinstance(output_delta, adversarial.RowDelta)
+               else output_delta)
+      table += tf.cast(delta, h.dtype)
+    return tf.cast(tf.matmul(h, table[1:], transpose_b=True), tf.float32)
+
+  def _gbce_scores_catalog(self, num_negatives: Optional[int]) -> bool:
+    """Whether gBCE reads its k negative logits out of the [N, I] catalog
+    logits (one matrix product) instead of gathering [N, k, d] embeddings:
+    the same loss, and cheaper once k is a sizeable fraction of the catalog
+    (GBCE_CATALOG_RATIO), except for a row-sparse optimizer, which needs
+    the gathered rows' sparse gradient."""
+    return (not self.row_reads and num_negatives is not None and
+            self.num_items <= GBCE_CATALOG_RATIO * num_negatives)
 
   def target_count(self, batch: Dict[str, tf.Tensor]) -> tf.Tensor:
     """Number of targets (non-padding positives) in the global batch."""

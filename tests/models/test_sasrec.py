@@ -630,6 +630,43 @@ def test_gbce_in_the_model_by_hand_and_bce_at_t0_with_one_negative():
                              expect, rtol=1e-5)
 
 
+@pytest.mark.parametrize("form", ["SASRec", "Eq. 9", "authors' step"])
+def test_gbce_from_catalog_logits_is_gbce_from_gathered_rows(form,
+                                                             monkeypatch):
+  """The two ways gBCE reads its logits (the [N, I] catalog product, or the
+  [N, k, d] gathered rows) give one loss and one step: after a training step
+  of either, every weight agrees to 1e-6."""
+  from asasrec_tf.models import sasrec
+  b = _with_k_negatives(batch(), 3)
+  kw = dict(loss="gbce", gbce_t=0.75)
+  cls = SASRec if form == "SASRec" else ASASRec
+  if form != "SASRec":
+    kw.update(STEP_FORMS[form])
+
+  def stepped(ratio):
+    monkeypatch.setattr(sasrec, "GBCE_CATALOG_RATIO", ratio)
+    model = make(cls, **kw)
+    # 9 items, k = 3: ratio 0 never scores the catalog, 100 always does
+    assert model._gbce_scores_catalog(3) == (ratio > 0)
+    loss = model.sequence_loss(b, training=False).numpy()
+    model.train_step(b)
+    return loss, [w.numpy() for w in model.weights]
+
+  (loss_rows, rows), (loss_catalog, catalog) = stepped(0), stepped(100)
+  np.testing.assert_allclose(loss_catalog, loss_rows, rtol=1e-6)
+  for a, c in zip(rows, catalog):
+    np.testing.assert_allclose(c, a, rtol=1e-6, atol=1e-6)
+
+
+def test_gbce_reads_the_catalog_when_k_is_a_sizeable_fraction_of_it():
+  from asasrec_tf.models.sasrec import GBCE_CATALOG_RATIO
+  model = make(loss="gbce")
+  # 9 items: one negative in GBCE_CATALOG_RATIO or more items' worth
+  assert model._gbce_scores_catalog(1) == (NUM_ITEMS <= GBCE_CATALOG_RATIO)
+  assert not model._gbce_scores_catalog(None)   # k unknown when traced
+  assert not make(loss="gbce", row_reads=True)._gbce_scores_catalog(256)
+
+
 def test_ce_is_softmax_cross_entropy_over_every_item_by_hand():
   model = make(loss="ce")
   b = batch()
