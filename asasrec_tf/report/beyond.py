@@ -55,6 +55,18 @@ def _cell(values: List[float], fmt: str) -> str:
   return seeds.mean_sd_text(values, fmt) if values else "—"
 
 
+def _schedule(continuations: List[Run]) -> str:
+  """'pre-run + continuation' epochs of the plain continuations (each
+  schedule once, should seeds differ)."""
+  found = []
+  for run in continuations:
+    text = (f"{run.results.get('start_epoch', 0):,} + "
+            f"{run.results.get('epochs_run', 0):,}")
+    if text not in found:
+      found.append(text)
+  return ", ".join(found)
+
+
 def loss_markdown(runs: Dict[str, Run]) -> str:
   """The loss x model table ('' when no loss group has finished)."""
   rows = []
@@ -67,7 +79,8 @@ def loss_markdown(runs: Dict[str, Run]) -> str:
         continue
       groups = list(done.values())
       cells = [paper.DATASET_NAMES[d], LOSS_TITLES[loss],
-               ", ".join(map(str, done))]
+               ", ".join(map(str, done)),
+               _schedule([runs[f"{g}-sasrec"] for g in groups])]
       for metric in METRICS:
         for arm in ("sasrec", AUTHORS):
           cells.append(_cell([runs[f"{g}-{arm}"].test_metric(metric)
@@ -83,13 +96,14 @@ def loss_markdown(runs: Dict[str, Run]) -> str:
       "Clean protocol (validation selects the epoch; test reported), full "
       "ranking. Each loss has its own SASRec pre-run; the plain and the "
       "authors'-step continuations start from its last checkpoint with the "
-      "same loss (`run_all.sh --protocols=clean --loss=NAME`). Mean ± sample "
+      "same loss (`run_all.sh --protocols=clean --loss=NAME`); epochs gives "
+      "the pre-run's epochs + the continuations'. Mean ± sample "
       "SD over the seeds; the gain is ASASRec's relative NDCG@100 gain over "
       "the SASRec of its own seed, p the paired t-test over users of each "
       "seed.\n\n"
-      "| Dataset | loss | seeds | SASRec NDCG@10 | ASASRec NDCG@10 | "
+      "| Dataset | loss | seeds | epochs | SASRec NDCG@10 | ASASRec NDCG@10 | "
       "SASRec NDCG@100 | ASASRec NDCG@100 | gain NDCG@100 | p per seed |\n"
-      "|---|---|---|---|---|---|---|---|---|\n" + "\n".join(rows) + "\n\n"
+      "|---|---|---|---|---|---|---|---|---|---|\n" + "\n".join(rows) + "\n\n"
       + PUBLISHED)
 
 

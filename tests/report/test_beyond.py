@@ -12,10 +12,12 @@ from tests.conftest import REPO
 from tests.report.fake_runs import make_run
 
 
-def _pair(runs_dir, group, sasrec, asasrec, flags=None):
+def _pair(runs_dir, group, sasrec, asasrec, flags=None, start_epoch=1000,
+          epochs_run=300):
   make_run(runs_dir, f"{group}-sasrec",
            {"ndcg@100": sasrec, "ndcg@10": [v / 2 for v in sasrec]},
-           model="sasrec", selected_on="valid")
+           model="sasrec", selected_on="valid", start_epoch=start_epoch,
+           epochs_run=epochs_run)
   if asasrec is not None:
     make_run(runs_dir, f"{group}-asasrec-authors",
              {"ndcg@100": asasrec, "ndcg@10": [v / 2 for v in asasrec]},
@@ -29,7 +31,8 @@ def test_the_loss_table_by_hand(tmp_path):
   _pair(tmp_path, "video-clean", [0.2, 0.2, 0.2], [0.3, 0.2, 0.25])
   _pair(tmp_path, "video-clean-seed1", [0.2, 0.3, 0.25], [0.3, 0.3, 0.3])
   # ce, seed 0 only: 0.4 -> 0.4; its seed 1 has no ASASRec arm yet
-  _pair(tmp_path, "video-clean-loss-ce", [0.4, 0.4, 0.4], [0.5, 0.3, 0.4])
+  _pair(tmp_path, "video-clean-loss-ce", [0.4, 0.4, 0.4], [0.5, 0.3, 0.4],
+        start_epoch=300, epochs_run=100)
   _pair(tmp_path, "video-clean-seed1-loss-ce", [0.1, 0.1, 0.1], None)
   # the paper protocol is not this table's
   _pair(tmp_path, "video-paper", [0.1, 0.1, 0.1], [0.9, 0.9, 0.9])
@@ -42,11 +45,13 @@ def test_the_loss_table_by_hand(tmp_path):
   assert len(rows) == 2
   bce, ce = (line.split(" | ") for line in rows)
   assert bce[2] == "0, 1" and ce[2] == "0"
+  # each loss's schedule: pre-run epochs + continuation epochs
+  assert bce[3] == "1,000 + 300" and ce[3] == "300 + 100"
   # SASRec NDCG@10: 0.1 and 0.125 -> 0.1125 ± 0.0177
-  assert bce[3] == "0.1125 ± 0.0177"
+  assert bce[4] == "0.1125 ± 0.0177"
   # gains +25 and +20: mean 22.5, sd 3.54
-  assert bce[7] == "+22.5 ± 3.5 %" and bce[8] == "0.225, 0.225 |"
-  assert ce[7] == "+0.0 %"
+  assert bce[8] == "+22.5 ± 3.5 %" and bce[9] == "0.225, 0.225 |"
+  assert ce[8] == "+0.0 %"
   assert "| 0.9" not in md
   # the published numbers are named with their setting, below the table
   assert md.index("0.1259 for SASRec") > md.index(rows[-1])
