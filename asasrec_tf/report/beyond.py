@@ -67,6 +67,14 @@ def _schedule(continuations: List[Run]) -> str:
   return ", ".join(found)
 
 
+def _best_epoch(pre_run: Optional[Run]) -> str:
+  """The pre-run's selected (best validation) epoch: near its last epoch,
+  the pre-run had not converged when the continuations started."""
+  if pre_run is None or "best_epoch" not in pre_run.results:
+    return "—"
+  return f"{pre_run.results['best_epoch']:,}"
+
+
 def loss_markdown(runs: Dict[str, Run]) -> str:
   """The loss x model table ('' when no loss group has finished)."""
   rows = []
@@ -80,7 +88,9 @@ def loss_markdown(runs: Dict[str, Run]) -> str:
       groups = list(done.values())
       cells = [paper.DATASET_NAMES[d], LOSS_TITLES[loss],
                ", ".join(map(str, done)),
-               _schedule([runs[f"{g}-sasrec"] for g in groups])]
+               _schedule([runs[f"{g}-sasrec"] for g in groups]),
+               ", ".join(_best_epoch(runs.get(f"{g}-sasrec-pre"))
+                         for g in groups)]
       for metric in METRICS:
         for arm in ("sasrec", AUTHORS):
           cells.append(_cell([runs[f"{g}-{arm}"].test_metric(metric)
@@ -97,13 +107,16 @@ def loss_markdown(runs: Dict[str, Run]) -> str:
       "ranking. Each loss has its own SASRec pre-run; the plain and the "
       "authors'-step continuations start from its last checkpoint with the "
       "same loss (`run_all.sh --protocols=clean --loss=NAME`); epochs gives "
-      "the pre-run's epochs + the continuations'. Mean ± sample "
+      "the pre-run's epochs + the continuations', and pre-run best the "
+      "epoch its validation NDCG@10 peaked (near its last epoch: the pre-run "
+      "was still improving at the switch). Mean ± sample "
       "SD over the seeds; the gain is ASASRec's relative NDCG@100 gain over "
       "the SASRec of its own seed, p the paired t-test over users of each "
       "seed.\n\n"
-      "| Dataset | loss | seeds | epochs | SASRec NDCG@10 | ASASRec NDCG@10 | "
-      "SASRec NDCG@100 | ASASRec NDCG@100 | gain NDCG@100 | p per seed |\n"
-      "|---|---|---|---|---|---|---|---|---|---|\n" + "\n".join(rows) + "\n\n"
+      "| Dataset | loss | seeds | epochs | pre-run best | SASRec NDCG@10 | "
+      "ASASRec NDCG@10 | SASRec NDCG@100 | ASASRec NDCG@100 | gain NDCG@100 | "
+      "p per seed |\n"
+      "|---|---|---|---|---|---|---|---|---|---|---|\n" + "\n".join(rows) + "\n\n"
       + PUBLISHED)
 
 

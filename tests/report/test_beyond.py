@@ -33,6 +33,12 @@ def test_the_loss_table_by_hand(tmp_path):
   # ce, seed 0 only: 0.4 -> 0.4; its seed 1 has no ASASRec arm yet
   _pair(tmp_path, "video-clean-loss-ce", [0.4, 0.4, 0.4], [0.5, 0.3, 0.4],
         start_epoch=300, epochs_run=100)
+  # pre-runs: bce seed 0 peaked at epoch 970, seed 1's is not archived; ce's
+  # peaked at its last epoch, 300 (still rising at the switch)
+  make_run(tmp_path, "video-clean-sasrec-pre", {"ndcg@100": [0.2] * 3},
+           model="sasrec", selected_on="valid", best_epoch=970)
+  make_run(tmp_path, "video-clean-loss-ce-sasrec-pre", {"ndcg@100": [0.4] * 3},
+           model="sasrec", selected_on="valid", best_epoch=300)
   _pair(tmp_path, "video-clean-seed1-loss-ce", [0.1, 0.1, 0.1], None)
   # the paper protocol is not this table's
   _pair(tmp_path, "video-paper", [0.1, 0.1, 0.1], [0.9, 0.9, 0.9])
@@ -47,11 +53,13 @@ def test_the_loss_table_by_hand(tmp_path):
   assert bce[2] == "0, 1" and ce[2] == "0"
   # each loss's schedule: pre-run epochs + continuation epochs
   assert bce[3] == "1,000 + 300" and ce[3] == "300 + 100"
+  # each seed's pre-run best epoch, "—" where the pre-run is not there
+  assert bce[4] == "970, —" and ce[4] == "300"
   # SASRec NDCG@10: 0.1 and 0.125 -> 0.1125 ± 0.0177
-  assert bce[4] == "0.1125 ± 0.0177"
+  assert bce[5] == "0.1125 ± 0.0177"
   # gains +25 and +20: mean 22.5, sd 3.54
-  assert bce[8] == "+22.5 ± 3.5 %" and bce[9] == "0.225, 0.225 |"
-  assert ce[8] == "+0.0 %"
+  assert bce[9] == "+22.5 ± 3.5 %" and bce[10] == "0.225, 0.225 |"
+  assert ce[9] == "+0.0 %"
   assert "| 0.9" not in md
   # the published numbers are named with their setting, below the table
   assert md.index("0.1259 for SASRec") > md.index(rows[-1])
