@@ -161,8 +161,7 @@ class SASRec(Recommender):
       negatives = tf.boolean_mask(negatives, real)
       if self._gbce_scores_catalog(negatives.shape[-1]):
         logits = self._catalog_logits(h, output_delta)
-        pos_logits = tf.gather(logits, positives[:, None] - 1,
-                               batch_dims=1)[:, 0]
+        pos_logits = tf.gather(logits, positives - 1, batch_dims=1)
         neg_logits = tf.gather(logits, negatives - 1, batch_dims=1)
       else:
         pos = self.embedding.lookup(positives, output_delta)

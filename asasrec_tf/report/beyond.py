@@ -58,13 +58,9 @@ def _cell(values: List[float], fmt: str) -> str:
 def _schedule(continuations: List[Run]) -> str:
   """'pre-run + continuation' epochs of the plain continuations (each
   schedule once, should seeds differ)."""
-  found = []
-  for run in continuations:
-    text = (f"{run.results.get('start_epoch', 0):,} + "
-            f"{run.results.get('epochs_run', 0):,}")
-    if text not in found:
-      found.append(text)
-  return ", ".join(found)
+  return ", ".join(dict.fromkeys(
+      f"{run.results.get('start_epoch', 0):,} + "
+      f"{run.results.get('epochs_run', 0):,}" for run in continuations))
 
 
 def _best_epoch(pre_run: Optional[Run]) -> str:
