@@ -454,7 +454,9 @@ def _adam_update_case(num_items: int, rounds: int) -> dict:
   Keras's update at 1M items). Each gets the same densified gradient of
   ADAM_ROWS rows; the three alternate within each round, so that the
   machine's drift hits all alike. Also reports how far the fused kernel
-  moved the weights and how far each other update's weights end from it."""
+  moved the weights and how far each other update's weights end from it,
+  and the memory floor of any update with TF1's dense semantics
+  (_memory_floor_ms)."""
   import keras
   import numpy as np
   import tensorflow as tf
@@ -492,10 +494,38 @@ def _adam_update_case(num_items: int, rounds: int) -> dict:
   return {"case": "scale-adam", "items": num_items, "rows": ADAM_ROWS,
           "updates": 2 + rounds,
           "ms": {n: statistics.median(t) * 1e3 for n, t in times.items()},
+          "floor_ms": _memory_floor_ms(start.shape, rounds),
           "fused_moved": float(np.abs(fused - start).max()),
           "max_abs_diff": {n: float(np.abs(v.numpy() - fused).max())
                            for n, (_, v) in updates.items() if n != "fused"},
           "peak_rss_mb": _peak_rss_mb()}
+
+
+def _memory_floor_ms(shape, rounds: int) -> float:
+  """Median ms to scale three float32 tables of ``shape`` in place, split
+  over every core: the least memory traffic (read and write the weights
+  and both moments of every row) of any update that, as TF1's Adam, moves
+  every row at every step."""
+  import threading
+  import numpy as np
+  tables = [np.full(shape, 0.5, np.float32).reshape(-1) for _ in range(3)]
+  parts = np.array_split(np.arange(tables[0].size), os.cpu_count() or 1)
+  bounds = [(int(p[0]), int(p[-1]) + 1) for p in parts if p.size]
+
+  def scale(lo, hi):
+    for table in tables:
+      np.multiply(table[lo:hi], 0.999, out=table[lo:hi])
+
+  times = []
+  for _ in range(2 + rounds):
+    threads = [threading.Thread(target=scale, args=b) for b in bounds]
+    t = time.perf_counter()
+    for thread in threads:
+      thread.start()
+    for thread in threads:
+      thread.join()
+    times.append(time.perf_counter() - t)
+  return statistics.median(times[2:]) * 1e3
 
 
 def adam_text(r: dict) -> str:
@@ -510,7 +540,11 @@ def adam_text(r: dict) -> str:
           f"({ms['keras-xla'] / ms['fused']:.2f}x the fused); after "
           f"{r['updates']} updates their weights differ from the fused "
           f"kernel's by at most {r['max_abs_diff']['keras']:.1e} and "
-          f"{r['max_abs_diff']['keras-xla']:.1e}.")
+          f"{r['max_abs_diff']['keras-xla']:.1e}. Scaling the weights and "
+          f"both moments of every row in place, the least memory traffic an "
+          f"update that moves every row can have, takes {r['floor_ms']:.1f} "
+          f"ms ({ms['fused'] / r['floor_ms']:.2f}x of it is the fused "
+          f"kernel's).")
 
 
 def scale_cases():

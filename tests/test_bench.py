@@ -119,7 +119,7 @@ def test_the_adam_paragraph_gives_each_update_against_the_fused_kernel():
   row = {"case": "scale-adam", "items": 1_000_000, "rows": 6400,
          "updates": 22, "ms": {"fused": 80.0, "keras": 200.0,
                                "keras-xla": 100.0},
-         "fused_moved": 4e-3,
+         "fused_moved": 4e-3, "floor_ms": 32.0,
          "max_abs_diff": {"keras": 3e-8, "keras-xla": 7e-8},
          "peak_rss_mb": 900}
   text = bench.adam_text(row)
@@ -129,6 +129,8 @@ def test_the_adam_paragraph_gives_each_update_against_the_fused_kernel():
   assert "compiled by XLA 100.0 ms (1.25x the fused)" in text
   assert "medians over 20 alternating updates" in text
   assert "at most 3.0e-08 and 7.0e-08" in text
+  # 80 / 32 = 2.50x
+  assert "can have, takes 32.0 ms (2.50x of it is the fused kernel's)" in text
   assert text in bench.scale_table([row])
 
 
@@ -141,6 +143,24 @@ def test_the_adam_case_times_three_updates_that_agree():
   assert row["fused_moved"] > 1e-3
   assert row["max_abs_diff"]["keras"] < 1e-6
   assert row["max_abs_diff"]["keras-xla"] < 1e-6
+  assert row["floor_ms"] > 0
+
+
+def test_the_memory_floor_scales_every_row_of_three_tables(monkeypatch):
+  import numpy as np
+  seen = []
+  multiply = np.multiply
+
+  def spy(a, b, out):
+    seen.append(out.size)
+    return multiply(a, b, out=out)
+
+  monkeypatch.setattr(np, "multiply", spy)
+  monkeypatch.setattr(bench.os, "cpu_count", lambda: 2)
+  assert bench._memory_floor_ms((11, 4), rounds=1) > 0
+  # 3 rounds (2 warm-up + 1) x 2 cores x 3 tables, each core half of the
+  # 44 values: 22 each, so every row of every table is scaled each round
+  assert seen == [22] * 18
 
 
 def _tiny_dataset():
