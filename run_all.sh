@@ -6,6 +6,7 @@
 #   ./run_all.sh                                   # every dataset, every model
 #   ./run_all.sh --datasets=video --models=sasrec,asasrec,asasrec-authors
 #   ./run_all.sh --datasets=video --ablation       # ... and the ablation runs
+#   ./run_all.sh --datasets=video --ablation --jobs=2   # two runs at a time
 #   ./run_all.sh --quick --datasets=video          # smoke run, minutes
 #   ./run_all.sh --datasets=video --seed=1         # the same schedule, seed 1
 #   ./run_all.sh --datasets=video --protocols=clean --models=sasrec,asasrec-authors --loss=ce
@@ -42,8 +43,11 @@
 # is also switched on its own from the same start (the ablation runs, listed
 # at the end of this help, and results/ablation.md). Each run uses flags/<dataset>/<model>.cfg. A run
 # whose results.json exists is skipped (--force reruns it); an interrupted
-# run resumes from its checkpoint. Then it measures robustness of the
-# SASRec and ASASRec runs and writes table2.md/.csv, figure2_<dataset>.png,
+# run resumes from its checkpoint. With --jobs=N, N runs go at once, in
+# the order above, a continuation once its pre-run has ended. Ctrl-C or
+# SIGTERM stops every run at once through SIGTERM (each checkpoints first)
+# and exits 130 or 143; rerun the same command to resume. Then it measures
+# robustness of the SASRec and ASASRec runs and writes table2.md/.csv, figure2_<dataset>.png,
 # switch_<dataset>.png, ablation.md and robustness.md.
 set -euo pipefail
 
@@ -67,6 +71,7 @@ PATIENCE=0
 SEED=0
 LOSS=bce
 SENSITIVITY=0
+JOBS=1
 OUT=""
 PYTHON="${PYTHON:-}"
 
@@ -137,6 +142,10 @@ Options:
                       runs; gbce and ce add -loss-NAME to the run names
   --sensitivity       also the authors' step for each eps in ($SENS_EPS)
                       and lambda in ($SENS_REG) from the same checkpoint
+  --jobs=N            run N runs at a time (default $JOBS), a continuation
+                      once its pre-run has finished; each gets
+                      TF_NUM_INTRAOP_THREADS = cores / N and one inter-op
+                      thread unless those are set
   --quick             2 + 2 epochs into results/quick/, for a smoke run
   --out=DIR           where runs (DIR/runs), tables and figures go
                       (default results/, or results/quick/ with --quick)
@@ -174,6 +183,7 @@ for arg in "$@"; do
     --seed=*) SEED="${arg#*=}" ;;
     --loss=*) LOSS="${arg#*=}" ;;
     --sensitivity) SENSITIVITY=1 ;;
+    --jobs=*) JOBS="${arg#*=}" ;;
     --quick) QUICK=1 ;;
     --force) FORCE=1 ;;
     -h|--help) usage; exit 0 ;;
@@ -181,9 +191,11 @@ for arg in "$@"; do
   esac
 done
 
-for n in "$PRE_EPOCHS" "$EPOCHS" "$BPR_PRE_EPOCHS" "$BPR_EPOCHS" "$PATIENCE" "$SEED"; do
+for n in "$PRE_EPOCHS" "$EPOCHS" "$BPR_PRE_EPOCHS" "$BPR_EPOCHS" "$PATIENCE" "$SEED" "$JOBS"; do
   [[ "$n" =~ ^[0-9]+$ ]] || { echo "run_all.sh: '$n' is not a number" >&2; exit 2; }
 done
+JOBS=$((10#$JOBS))
+(( JOBS >= 1 )) || { echo "run_all.sh: --jobs must be at least 1" >&2; exit 2; }
 for m in ${MODELS//,/ }; do
   [[ "$ALL_MODELS" == *",$m,"* ]] ||
     { echo "run_all.sh: unknown model '$m' (expected some of ${ALL_MODELS:1:-1})" >&2; exit 2; }
@@ -216,6 +228,13 @@ done
 
 if [[ -z "$PYTHON" ]]; then
   if [[ -x .venv/bin/python ]]; then PYTHON=.venv/bin/python; else PYTHON=python3; fi
+fi
+if (( JOBS > 1 )); then
+  # N processes share the cores; TensorFlow's default (every core each)
+  # oversubscribes them.
+  threads=$(( $(nproc 2>/dev/null || echo 1) / JOBS ))
+  export TF_NUM_INTRAOP_THREADS="${TF_NUM_INTRAOP_THREADS:-$(( threads > 0 ? threads : 1 ))}"
+  export TF_NUM_INTEROP_THREADS="${TF_NUM_INTEROP_THREADS:-1}"
 fi
 if [[ -z "$DATA_DIR" ]]; then
   DATA_DIR="${ASASREC_DATA_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/asasrec_tf/raw}"
@@ -261,31 +280,117 @@ DONE=0; SKIPPED=0; FAILED=(); MISSING=(); STARTED=$SECONDS
 # results.json is not a finished run: the program says what is wrong).
 finished() { [[ -f "$1/results.json" ]] && grep -q '"metrics"' "$1/results.json"; }
 
-# run_one NAME DATASET MODEL PROTOCOL [extra flags...]
-run_one() {
-  local name="$1" ds="$2" model="$3" proto="$4"; shift 4
-  local dir="$RUNS/$name" restart=()
+# The plan: every run in the order a single queue takes them, each with the
+# run whose checkpoint it continues (- for none) and its program flags.
+PLAN_NAMES=(); PLAN_DEPS=(); PLAN_ARGS=()
+
+# plan NAME DEP DATASET MODEL PROTOCOL [extra flags...]
+plan() {
+  local name="$1" dep="$2" ds="$3" model="$4" proto="$5" args; shift 5
+  # shellcheck disable=SC2046
+  printf -v args '%q ' --flagfile="flags/$ds/$model.cfg" \
+      --data_dir="$DATA_DIR" --download=false --results_dir="$RUNS" \
+      --run_name="$name" --checkpoint_every="$EVAL" --seed="$SEED" \
+      $(protocol_flags "$proto") "$@"
+  PLAN_NAMES+=("$name"); PLAN_DEPS+=("$dep"); PLAN_ARGS+=("$args")
+}
+
+# run_entry I: run plan entry I (its dependency has ended) and record how it
+# ended in $STATE: ok, skipped (finished before) or failed.
+run_entry() {
+  local i="$1" name="${PLAN_NAMES[$1]}" dep="${PLAN_DEPS[$1]}"
+  local dir="$RUNS/$name" restart=() args began rc
+  if [[ "$dep" != - ]] && ! finished "$RUNS/$dep"; then
+    echo "    skipping $name: $dep did not finish" >&2
+    echo failed >"$STATE/$i"; return 0
+  fi
   if finished "$dir" && (( ! FORCE )); then
     echo "  = $name: done before, skipped (--force reruns it)"
-    SKIPPED=$((SKIPPED + 1)); return 0
+    echo skipped >"$STATE/$i"; return 0
   fi
   # --restart deletes only the run's own files (never rm -rf here).
   if (( FORCE )); then restart=(--restart); : >"$dir.log"; fi
-  local began=$SECONDS
+  began=$SECONDS
   echo "  > $name ... (log: $dir.log)"
-  # shellcheck disable=SC2046
-  if "$PYTHON" -m asasrec_tf.main --flagfile="flags/$ds/$model.cfg" \
-      --data_dir="$DATA_DIR" --download=false --results_dir="$RUNS" \
-      --run_name="$name" --checkpoint_every="$EVAL" --seed="$SEED" \
-      $(protocol_flags "$proto") "${restart[@]}" \
-      "$@" >>"$dir.log" 2>&1; then
+  eval "args=(${PLAN_ARGS[$i]})"
+  # In the background, so that a trap can pass Ctrl-C or SIGTERM on at once
+  # (the program then checkpoints and exits 143; see pass_on).
+  "$PYTHON" -m asasrec_tf.main "${args[@]}" "${restart[@]}" \
+      >>"$dir.log" 2>&1 </dev/null &
+  CHILD=$!; rc=0; wait "$CHILD" || rc=$?; CHILD=""
+  if (( rc == 130 || rc == 143 )); then  # Ctrl-C or SIGTERM: it checkpointed
+    echo "    $name interrupted [$((SECONDS - began)) s]; rerun the same command to resume" >&2
+    exit "$rc"
+  elif (( rc == 0 )); then
     echo "    $name: $(tail -n 1 "$dir.log") [$((SECONDS - began)) s]"
-    DONE=$((DONE + 1))
+    echo ok >"$STATE/$i"
   else
     echo "    $name FAILED [$((SECONDS - began)) s]; last lines of $dir.log:" >&2
     tail -n 5 "$dir.log" | sed 's/^/      /' >&2
-    FAILED+=("$name")
+    echo failed >"$STATE/$i"
   fi
+}
+
+# worker: take the plan's runs in order, each claimed with an atomic mkdir,
+# a continuation only once the run it continues has ended; return when
+# every run is taken.
+worker() {
+  local i dep j claimed waiting
+  while :; do
+    claimed=0; waiting=0
+    for i in "${!PLAN_NAMES[@]}"; do
+      [[ -e "$STATE/$i" || -e "$STATE/$i.claim" ]] && continue
+      dep="${PLAN_DEPS[$i]}"
+      if [[ "$dep" != - ]]; then
+        for j in "${!PLAN_NAMES[@]}"; do
+          [[ "${PLAN_NAMES[$j]}" == "$dep" ]] && break
+        done
+        if [[ ! -e "$STATE/$j" ]]; then waiting=1; continue; fi
+      fi
+      mkdir "$STATE/$i.claim" 2>/dev/null || continue
+      run_entry "$i"; claimed=1; break
+    done
+    (( claimed )) && continue
+    (( waiting )) || return 0
+    sleep 1
+  done
+}
+
+# pass_on STATUS: stop the running program with SIGTERM (it checkpoints
+# first), wait for it and exit with STATUS.
+pass_on() {
+  if [[ -n "$CHILD" ]]; then kill -TERM "$CHILD" 2>/dev/null; wait "$CHILD" || true; fi
+  exit "$1"
+}
+
+# run_plan: the plan's runs, --jobs at a time. A run interrupted by Ctrl-C
+# or SIGTERM (it checkpoints first) ends the script with its status.
+run_plan() {
+  local i w workers=()
+  STATE=$(mktemp -d "${TMPDIR:-/tmp}/run_all.XXXXXX")
+  trap 'rm -r "$STATE"' EXIT  # this script's own scratch directory
+  CHILD=""
+  if (( JOBS > 1 )); then
+    for ((w = 0; w < JOBS; w++)); do
+      ( trap 'pass_on 143' TERM; worker ) &
+      workers+=($!)
+    done
+    trap 'kill -TERM "${workers[@]}" 2>/dev/null; wait; exit 130' INT
+    trap 'kill -TERM "${workers[@]}" 2>/dev/null; wait; exit 143' TERM
+    wait "${workers[@]}"
+  else
+    trap 'pass_on 130' INT
+    trap 'pass_on 143' TERM
+    worker
+  fi
+  trap - INT TERM
+  for i in "${!PLAN_NAMES[@]}"; do
+    case "$(cat "$STATE/$i" 2>/dev/null)" in
+      ok) DONE=$((DONE + 1)) ;;
+      skipped) SKIPPED=$((SKIPPED + 1)) ;;
+      *) FAILED+=("${PLAN_NAMES[$i]}") ;;
+    esac
+  done
 }
 
 # group DATASET PROTOCOL BASE PRE_EPOCHS EPOCHS CONTINUATION...: BASE for
@@ -301,14 +406,10 @@ group() {
   (( wanted )) || return 0
   local loss=()
   if [[ "$base" == sasrec ]]; then loss=("${LOSS_FLAGS[@]}"); fi
-  run_one "$prefix-$base-pre" "$ds" "$base" "$proto" \
+  local pre="$prefix-$base-pre"
+  plan "$pre" - "$ds" "$base" "$proto" \
       --epochs="$pre_epochs" --eval_every="$EVAL" "${loss[@]}"
-  if ! finished "$RUNS/$prefix-$base-pre"; then
-    echo "    skipping the continuations of $prefix-$base-pre: it did not finish" >&2
-    for m in "$base" "$@"; do has_model "$m" && FAILED+=("$prefix-$m"); done
-    return 0
-  fi
-  local cont=(--init_checkpoint="$RUNS/$prefix-$base-pre" --epochs="$epochs"
+  local cont=(--init_checkpoint="$RUNS/$pre" --epochs="$epochs"
               --eval_every="$EVAL" --patience="$PATIENCE" "${loss[@]}")
   # He et al.'s APR restores only the embeddings of the trained BPR
   # (a fresh Adagrad); the authors' ASASRec restores everything.
@@ -316,8 +417,8 @@ group() {
   for m in "$base" "$@"; do
     has_model "$m" || continue
     case "$m" in
-      asasrec-authors) run_one "$prefix-$m" "$ds" asasrec "$proto" "${cont[@]}" "${AUTHORS_STEP[@]}" ;;
-      *) run_one "$prefix-$m" "$ds" "$m" "$proto" "${cont[@]}" ;;
+      asasrec-authors) plan "$prefix-$m" "$pre" "$ds" asasrec "$proto" "${cont[@]}" "${AUTHORS_STEP[@]}" ;;
+      *) plan "$prefix-$m" "$pre" "$ds" "$m" "$proto" "${cont[@]}" ;;
     esac
   done
   if (( SENSITIVITY )) && [[ "$base" == sasrec ]]; then
@@ -325,8 +426,9 @@ group() {
     for eps in $SENS_EPS; do
       for reg in $SENS_REG; do
         [[ "$eps|$reg" == "$SENS_CENTRE" ]] && continue
-        run_one "$prefix-sens-eps$eps-reg$reg-asasrec-authors" "$ds" asasrec \
-            "$proto" "${cont[@]}" "${AUTHORS_STEP[@]}" --adv_eps="$eps" --adv_reg="$reg"
+        plan "$prefix-sens-eps$eps-reg$reg-asasrec-authors" "$pre" "$ds" \
+            asasrec "$proto" "${cont[@]}" "${AUTHORS_STEP[@]}" \
+            --adv_eps="$eps" --adv_reg="$reg"
       done
     done
   fi
@@ -336,7 +438,7 @@ group() {
       IFS='|' read -r name model extra <<<"$entry"
       wanted_ablation "$name" || continue
       # shellcheck disable=SC2086
-      run_one "$prefix-ablation-$name" "$ds" "$model" "$proto" "${cont[@]}" $extra
+      plan "$prefix-ablation-$name" "$pre" "$ds" "$model" "$proto" "${cont[@]}" $extra
     done
     for entry in "${ABLATION_GROUPS[@]}"; do
       IFS='|' read -r name extra <<<"$entry"
@@ -353,18 +455,13 @@ group() {
 ablation_group() {
   local ds="$1" proto="$2" name="$3" pre_epochs="$4" epochs="$5"
   shift 5
-  run_one "$name-sasrec-pre" "$ds" sasrec "$proto" --epochs="$pre_epochs" \
+  plan "$name-sasrec-pre" - "$ds" sasrec "$proto" --epochs="$pre_epochs" \
       --eval_every="$EVAL" "$@"
-  if ! finished "$RUNS/$name-sasrec-pre"; then
-    echo "    skipping the continuations of $name-sasrec-pre: it did not finish" >&2
-    FAILED+=("$name-sasrec" "$name-asasrec-authors")
-    return 0
-  fi
   local cont=(--init_checkpoint="$RUNS/$name-sasrec-pre" --epochs="$epochs"
               --eval_every="$EVAL" --patience="$PATIENCE")
-  run_one "$name-sasrec" "$ds" sasrec "$proto" "${cont[@]}" "$@"
-  run_one "$name-asasrec-authors" "$ds" asasrec "$proto" "${cont[@]}" \
-      "${AUTHORS_STEP[@]}" "$@"
+  plan "$name-sasrec" "$name-sasrec-pre" "$ds" sasrec "$proto" "${cont[@]}" "$@"
+  plan "$name-asasrec-authors" "$name-sasrec-pre" "$ds" asasrec "$proto" \
+      "${cont[@]}" "${AUTHORS_STEP[@]}" "$@"
 }
 
 wanted_ablation() { [[ -z "$ABLATION_ONLY" || ",$ABLATION_ONLY," == *",$1,"* ]]; }
@@ -375,7 +472,7 @@ fi
 echo "run_all: datasets $DATASETS; models $MODELS; protocols $PROTOCOLS;" \
      "SASRec epochs $PRE_EPOCHS + $EPOCHS, BPR $BPR_PRE_EPOCHS + $BPR_EPOCHS;" \
      "ablation $ABLATION; seed $SEED; loss $LOSS; sensitivity $SENSITIVITY;" \
-     "data $DATA_DIR; runs in $RUNS"
+     "jobs $JOBS; data $DATA_DIR; runs in $RUNS"
 for ds in ${DATASETS//,/ }; do
   echo "== $ds"
   if ! check=$("$PYTHON" -m asasrec_tf.data --dataset="$ds" --data_dir="$DATA_DIR" \
@@ -385,12 +482,15 @@ for ds in ${DATASETS//,/ }; do
   fi
   for proto in ${PROTOCOLS//,/ }; do
     if has_model mostpop; then
-      run_one "$(prefix_of "$ds" "$proto")-mostpop" "$ds" mostpop "$proto"
+      plan "$(prefix_of "$ds" "$proto")-mostpop" - "$ds" mostpop "$proto"
     fi
     group "$ds" "$proto" bpr "$BPR_PRE_EPOCHS" "$BPR_EPOCHS" apr
     group "$ds" "$proto" sasrec "$PRE_EPOCHS" "$EPOCHS" asasrec asasrec-authors
   done
 done
+
+echo "== runs: ${#PLAN_NAMES[@]}, $JOBS at a time"
+run_plan
 
 echo "== robustness"
 for dir in "$RUNS"/*-sasrec "$RUNS"/*-asasrec "$RUNS"/*-asasrec-authors; do

@@ -253,3 +253,145 @@ def test_quick_run_builds_every_table_and_resumes(tmp_path):
   assert again.returncode == 0, again.stdout + again.stderr
   assert "runs finished: 0; skipped (done before): 4; failed: 0" in \
       again.stdout
+
+
+def _timed_fake_python(tmp_path, body=""):
+  """A stand-in for Python whose trainings take a moment (a pre-run longer
+  than the rest) and log when they start and end (and the threads they
+  were given), to see what ran at once. ``body`` runs first (e.g. to fail
+  or to wait for a signal)."""
+  log = tmp_path / "timed.log"
+  fake = tmp_path / "python"
+  fake.write_text(f"""#!/usr/bin/env bash
+for a in "$@"; do
+  case "$a" in --results_dir=*) rd="${{a#*=}}";; --run_name=*) rn="${{a#*=}}";; esac
+done
+[[ "$2" == asasrec_tf.main ]] || exit 0
+echo "start $rn $(date +%s.%N) $$ ${{TF_NUM_INTRAOP_THREADS:-unset}}" >> {log}
+{body}
+if [[ "$rn" == *-pre ]]; then sleep 1; else sleep 0.3; fi
+mkdir -p "$rd/$rn"; echo '{{"metrics": {{}}}}' > "$rd/$rn/results.json"
+echo "end $rn $(date +%s.%N)" >> {log}
+""")
+  fake.chmod(0o755)
+  return fake, log
+
+
+def _timed(log):
+  """{run name: [start, end]} from a timed fake's log."""
+  spans = {}
+  for line in log.read_text().splitlines():
+    what, name, t = line.split()[:3]
+    spans.setdefault(name, [None, None])[what == "end"] = float(t)
+  return spans
+
+
+def _run_all_with(fake, tmp_path, *args, env=None):
+  return subprocess.run(
+      ["bash", os.path.join(REPO, "run_all.sh"), "--datasets=synthetic",
+       "--protocols=paper", *args, f"--out={tmp_path / 'out'}"],
+      capture_output=True, text=True, cwd=REPO, timeout=120,
+      env={**os.environ, "PYTHON": str(fake), **(env or {})})
+
+
+def test_jobs_run_at_once_but_a_continuation_after_its_pre_run(tmp_path):
+  fake, log = _timed_fake_python(tmp_path)
+  env = {k: v for k, v in os.environ.items()
+         if not k.startswith("TF_NUM_")}
+  out = subprocess.run(
+      ["bash", os.path.join(REPO, "run_all.sh"), "--datasets=synthetic",
+       "--protocols=paper", "--models=mostpop,sasrec,asasrec,asasrec-authors",
+       "--jobs=2", f"--out={tmp_path / 'out'}"],
+      capture_output=True, text=True, cwd=REPO, timeout=120,
+      env={**env, "PYTHON": str(fake)})
+  assert out.returncode == 0, out.stdout + out.stderr
+  assert "runs finished: 5; skipped (done before): 0; failed: 0" in out.stdout
+  spans = _timed(log)
+  p = "synthetic-paper-"
+  assert set(spans) == {p + n for n in ("mostpop", "sasrec-pre", "sasrec",
+                                        "asasrec", "asasrec-authors")}
+  for n in ("sasrec", "asasrec", "asasrec-authors"):
+    assert spans[p + n][0] >= spans[p + "sasrec-pre"][1], n
+  # at most two at a time, and two did run at once (mostpop beside the
+  # pre-run, then two of the three continuations)
+  events = sorted([(s, 1) for s, _ in spans.values()] +
+                  [(e, -1) for _, e in spans.values()])
+  running = peak = 0
+  for _, change in events:
+    running += change
+    peak = max(peak, running)
+  assert peak == 2
+  # each process gets its share of the cores
+  threads = {line.split()[4] for line in log.read_text().splitlines()
+             if line.startswith("start")}
+  assert threads == {str(max(1, (os.cpu_count() or 1) // 2))}
+  # a second time every run is skipped, none started
+  again = _run_all_with(fake, tmp_path, "--models=mostpop,sasrec,asasrec,"
+                        "asasrec-authors", "--jobs=2")
+  assert "runs finished: 0; skipped (done before): 5; failed: 0" in \
+      again.stdout
+  assert len(_timed(log)) == 5
+
+
+def test_jobs_keep_the_threads_a_user_set(tmp_path):
+  fake, log = _timed_fake_python(tmp_path)
+  out = _run_all_with(fake, tmp_path, "--models=mostpop", "--jobs=2",
+                      env={"TF_NUM_INTRAOP_THREADS": "7"})
+  assert out.returncode == 0, out.stdout + out.stderr
+  assert log.read_text().split()[4] == "7"
+
+
+@pytest.mark.parametrize("jobs", ["1", "2"])
+def test_a_failed_pre_run_fails_its_continuations_unrun(tmp_path, jobs):
+  fake, log = _timed_fake_python(
+      tmp_path, body='[[ "$rn" == *-pre ]] && exit 1')
+  out = _run_all_with(fake, tmp_path, "--models=mostpop,sasrec,"
+                      "asasrec-authors", f"--jobs={jobs}")
+  assert out.returncode == 1
+  p = "synthetic-paper-"
+  assert "runs finished: 1; skipped (done before): 0; failed: 3" in out.stdout
+  assert (f"failed: {p}sasrec-pre {p}sasrec {p}asasrec-authors"
+          in out.stderr)
+  assert f"skipping {p}sasrec: {p}sasrec-pre did not finish" in out.stderr
+  started = {line.split()[1] for line in log.read_text().splitlines()}
+  assert started == {p + "mostpop", p + "sasrec-pre"}
+
+
+@pytest.mark.parametrize("jobs,sig,status", [
+    ("1", "SIGINT", 130), ("1", "SIGTERM", 143), ("2", "SIGINT", 130),
+    ("2", "SIGTERM", 143)])
+def test_a_signal_stops_every_run_through_sigterm(tmp_path, jobs, sig,
+                                                  status):
+  import signal
+  import time
+  # Each training waits until told to stop; told with SIGTERM, it says so
+  # and exits 143, as the program does after its checkpoint.
+  fake, log = _timed_fake_python(tmp_path, body=(
+      f'trap \'echo "term $rn" >> {tmp_path / "timed.log"}; exit 143\' TERM\n'
+      'sleep 60 & wait $!'))
+  proc = subprocess.Popen(
+      ["bash", os.path.join(REPO, "run_all.sh"), "--datasets=synthetic",
+       "--protocols=paper", "--models=mostpop,sasrec", f"--jobs={jobs}",
+       f"--out={tmp_path / 'out'}"],
+      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO,
+      env={**os.environ, "PYTHON": str(fake)})
+  deadline = time.time() + 60
+  while time.time() < deadline:
+    starts = [l for l in (log.read_text().splitlines() if log.exists()
+                          else []) if l.startswith("start")]
+    if len(starts) == int(jobs):
+      break
+    time.sleep(0.1)
+  assert len(starts) == int(jobs)
+  proc.send_signal(getattr(signal, sig))
+  _, err = proc.communicate(timeout=30)
+  assert proc.returncode == status, err
+  lines = log.read_text().splitlines()
+  # every training that had started was told, and none is left running
+  assert sorted(l.split()[1] for l in lines if l.startswith("term")) == \
+      sorted(l.split()[1] for l in starts)
+  for line in starts:
+    pid = int(line.split()[3])
+    with pytest.raises(ProcessLookupError):
+      os.kill(pid, 0)
+  assert not any(l.startswith("end") for l in lines)
