@@ -281,12 +281,18 @@ DONE=0; SKIPPED=0; FAILED=(); MISSING=(); STARTED=$SECONDS
 finished() { [[ -f "$1/results.json" ]] && grep -q '"metrics"' "$1/results.json"; }
 
 # The plan: every run in the order a single queue takes them, each with the
-# run whose checkpoint it continues (- for none) and its program flags.
+# plan index of the run whose checkpoint it continues (- for none) and its
+# program flags.
 PLAN_NAMES=(); PLAN_DEPS=(); PLAN_ARGS=()
 
-# plan NAME DEP DATASET MODEL PROTOCOL [extra flags...]
+# plan NAME DEP DATASET MODEL PROTOCOL [extra flags...]: DEP, the run NAME
+# continues (- for none), is in the plan already.
 plan() {
-  local name="$1" dep="$2" ds="$3" model="$4" proto="$5" args; shift 5
+  local name="$1" dep="$2" ds="$3" model="$4" proto="$5" args j; shift 5
+  if [[ "$dep" != - ]]; then
+    for j in "${!PLAN_NAMES[@]}"; do [[ "${PLAN_NAMES[$j]}" == "$dep" ]] && break; done
+    dep=$j
+  fi
   # shellcheck disable=SC2046
   printf -v args '%q ' --flagfile="flags/$ds/$model.cfg" \
       --data_dir="$DATA_DIR" --download=false --results_dir="$RUNS" \
@@ -300,8 +306,8 @@ plan() {
 run_entry() {
   local i="$1" name="${PLAN_NAMES[$1]}" dep="${PLAN_DEPS[$1]}"
   local dir="$RUNS/$name" restart=() args began rc
-  if [[ "$dep" != - ]] && ! finished "$RUNS/$dep"; then
-    echo "    skipping $name: $dep did not finish" >&2
+  if [[ "$dep" != - ]] && ! finished "$RUNS/${PLAN_NAMES[$dep]}"; then
+    echo "    skipping $name: ${PLAN_NAMES[$dep]} did not finish" >&2
     echo failed >"$STATE/$i"; return 0
   fi
   if finished "$dir" && (( ! FORCE )); then
@@ -335,18 +341,13 @@ run_entry() {
 # a continuation only once the run it continues has ended; return when
 # every run is taken.
 worker() {
-  local i dep j claimed waiting
+  local i dep claimed waiting
   while :; do
     claimed=0; waiting=0
     for i in "${!PLAN_NAMES[@]}"; do
       [[ -e "$STATE/$i" || -e "$STATE/$i.claim" ]] && continue
       dep="${PLAN_DEPS[$i]}"
-      if [[ "$dep" != - ]]; then
-        for j in "${!PLAN_NAMES[@]}"; do
-          [[ "${PLAN_NAMES[$j]}" == "$dep" ]] && break
-        done
-        if [[ ! -e "$STATE/$j" ]]; then waiting=1; continue; fi
-      fi
+      if [[ "$dep" != - && ! -e "$STATE/$dep" ]]; then waiting=1; continue; fi
       mkdir "$STATE/$i.claim" 2>/dev/null || continue
       run_entry "$i"; claimed=1; break
     done
