@@ -290,8 +290,10 @@ PLAN_NAMES=(); PLAN_DEPS=(); PLAN_ARGS=()
 plan() {
   local name="$1" dep="$2" ds="$3" model="$4" proto="$5" args j; shift 5
   if [[ "$dep" != - ]]; then
-    for j in "${!PLAN_NAMES[@]}"; do [[ "${PLAN_NAMES[$j]}" == "$dep" ]] && break; done
-    dep=$j
+    for j in "${!PLAN_NAMES[@]}"; do
+      if [[ "${PLAN_NAMES[$j]}" == "$dep" ]]; then dep=$j; break; fi
+    done
+    [[ "$dep" =~ ^[0-9]+$ ]] || { echo "run_all.sh: $name continues $dep, which is not planned" >&2; exit 1; }
   fi
   # shellcheck disable=SC2046
   printf -v args '%q ' --flagfile="flags/$ds/$model.cfg" \
