@@ -509,8 +509,8 @@ def _memory_floor_ms(shape, rounds: int) -> float:
   import threading
   import numpy as np
   tables = [np.full(shape, 0.5, np.float32).reshape(-1) for _ in range(3)]
-  parts = np.array_split(np.arange(tables[0].size), os.cpu_count() or 1)
-  bounds = [(int(p[0]), int(p[-1]) + 1) for p in parts if p.size]
+  size, cores = tables[0].size, os.cpu_count() or 1
+  bounds = [(size * c // cores, size * (c + 1) // cores) for c in range(cores)]
 
   def scale(lo, hi):
     for table in tables:
