@@ -287,23 +287,20 @@ def _timed(log):
 
 
 def _run_all_with(fake, tmp_path, *args, env=None):
+  """run_all.sh on the synthetic data under ``fake``, with no thread
+  settings of the caller's but those of ``env``."""
+  base = {k: v for k, v in os.environ.items() if not k.startswith("TF_NUM_")}
   return subprocess.run(
       ["bash", os.path.join(REPO, "run_all.sh"), "--datasets=synthetic",
        "--protocols=paper", *args, f"--out={tmp_path / 'out'}"],
       capture_output=True, text=True, cwd=REPO, timeout=120,
-      env={**os.environ, "PYTHON": str(fake), **(env or {})})
+      env={**base, "PYTHON": str(fake), **(env or {})})
 
 
 def test_jobs_run_at_once_but_a_continuation_after_its_pre_run(tmp_path):
   fake, log = _timed_fake_python(tmp_path)
-  env = {k: v for k, v in os.environ.items()
-         if not k.startswith("TF_NUM_")}
-  out = subprocess.run(
-      ["bash", os.path.join(REPO, "run_all.sh"), "--datasets=synthetic",
-       "--protocols=paper", "--models=mostpop,sasrec,asasrec,asasrec-authors",
-       "--jobs=2", f"--out={tmp_path / 'out'}"],
-      capture_output=True, text=True, cwd=REPO, timeout=120,
-      env={**env, "PYTHON": str(fake)})
+  models = "--models=mostpop,sasrec,asasrec,asasrec-authors"
+  out = _run_all_with(fake, tmp_path, models, "--jobs=2")
   assert out.returncode == 0, out.stdout + out.stderr
   assert "runs finished: 5; skipped (done before): 0; failed: 0" in out.stdout
   spans = _timed(log)
@@ -326,8 +323,7 @@ def test_jobs_run_at_once_but_a_continuation_after_its_pre_run(tmp_path):
              if line.startswith("start")}
   assert threads == {str(max(1, (os.cpu_count() or 1) // 2))}
   # a second time every run is skipped, none started
-  again = _run_all_with(fake, tmp_path, "--models=mostpop,sasrec,asasrec,"
-                        "asasrec-authors", "--jobs=2")
+  again = _run_all_with(fake, tmp_path, models, "--jobs=2")
   assert "runs finished: 0; skipped (done before): 5; failed: 0" in \
       again.stdout
   assert len(_timed(log)) == 5
